@@ -1,0 +1,208 @@
+"""Elasticsearch 8 connector: templates, aliases and bulk indexing through the official client only.
+
+The index is a derived view of the SQL store. This module never decides what is pending; it sends
+documents and reports, per document, whether the cluster accepted them, so the caller can confirm
+exactly those in the store's outbox and leave the rest for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, Elasticsearch, helpers
+
+from schemas.errors import TransientError
+from schemas.index import (
+    article_template,
+    articles_alias,
+    stories_alias,
+    stories_index_name,
+    story_template,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SearchUnavailableError(TransientError):
+    """The search cluster cannot be reached or refuses work; indexing waits for the next run."""
+
+    kind = "search-unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    """Where the search cluster is and how to talk to it. Credentials never get logged."""
+
+    url: str
+    prefix: str = "mediamon"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    request_timeout: float = 30.0
+    verify_certs: bool = True
+    chunk_size: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class IndexAction:
+    """One document to put into (or delete from) an index under a deterministic id."""
+
+    index: str
+    doc_id: str
+    document: Mapping[str, Any] | None  # None = delete
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """Which actions the cluster confirmed and which failed (with a reason each)."""
+
+    succeeded: tuple[IndexAction, ...]
+    failed: tuple[tuple[IndexAction, str], ...]
+
+
+class SearchIndex:
+    """Owns the connection to Elasticsearch and the index layout under one prefix."""
+
+    def __init__(self, settings: SearchSettings, client: Elasticsearch | None = None) -> None:
+        self.settings = settings
+        self.client = client or _client(settings)
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix of every index, template and alias this project owns."""
+        return self.settings.prefix
+
+    def ping(self) -> bool:
+        """Return whether the cluster answers."""
+        try:
+            return bool(self.client.ping())
+        except (TransportConnectionError, ConnectionTimeout):
+            return False
+
+    def ensure_layout(self) -> None:
+        """Put the index templates and create the stories index (idempotent)."""
+        try:
+            self.client.indices.put_index_template(
+                name=f"{self.prefix}-articles", **article_template(self.prefix)
+            )
+            self.client.indices.put_index_template(
+                name=f"{self.prefix}-stories", **story_template(self.prefix)
+            )
+            stories = stories_index_name(self.prefix)
+            if not self.client.indices.exists(index=stories):
+                try:
+                    self.client.indices.create(index=stories)
+                except ApiError as error:
+                    if "resource_already_exists" not in str(error):
+                        raise
+        except (TransportConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
+        except ApiError as error:
+            if error.meta.status in (429, 502, 503, 504):
+                raise SearchUnavailableError(f"search cluster busy: {error}") from error
+            raise
+
+    def bulk(self, actions: Sequence[IndexAction]) -> BulkOutcome:
+        """Send actions in chunks; per-item failures are returned, never raised.
+
+        Raises `SearchUnavailableError` only when the cluster cannot be reached at all.
+        """
+        succeeded: list[IndexAction] = []
+        failed: list[tuple[IndexAction, str]] = []
+        by_key = {(a.index, a.doc_id): a for a in actions}
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self.client,
+                (_bulk_body(a) for a in actions),
+                chunk_size=self.settings.chunk_size,
+                raise_on_error=False,
+                raise_on_exception=False,
+                max_retries=2,
+                initial_backoff=0.5,
+            ):
+                op, result = next(iter(item.items()))
+                action = by_key.get((result.get("_index", ""), result.get("_id", "")))
+                if action is None:
+                    action = _match_action(actions, result)
+                status = int(result.get("status", 0))
+                if ok or (op == "delete" and status == 404):
+                    succeeded.append(action)
+                else:
+                    reason = result.get("error") or f"status {status}"
+                    failed.append((action, str(reason)[:500]))
+        except (TransportConnectionError, ConnectionTimeout) as error:
+            if not succeeded and not failed:
+                raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
+            confirmed = {(a.index, a.doc_id) for a in succeeded}
+            confirmed.update((a.index, a.doc_id) for a, _ in failed)
+            failed.extend((a, f"not sent: {error}") for a in actions
+                          if (a.index, a.doc_id) not in confirmed)
+        return BulkOutcome(tuple(succeeded), tuple(failed))
+
+    def refresh(self) -> None:
+        """Make every indexed document searchable now (tests and summaries)."""
+        self.client.indices.refresh(index=f"{self.prefix}-*")
+
+    def count_articles(self) -> int:
+        """Documents behind the articles alias (0 when nothing was indexed yet)."""
+        return self._count(articles_alias(self.prefix))
+
+    def count_stories(self) -> int:
+        """Documents behind the stories alias."""
+        return self._count(stories_alias(self.prefix))
+
+    def _count(self, alias: str) -> int:
+        if not self.client.indices.exists_alias(name=alias):
+            return 0
+        return int(self.client.count(index=alias)["count"])
+
+    def article_indices(self) -> list[str]:
+        """Concrete indices currently behind the articles alias, sorted."""
+        alias = articles_alias(self.prefix)
+        if not self.client.indices.exists_alias(name=alias):
+            return []
+        return sorted(self.client.indices.get_alias(name=alias).body)
+
+    def search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Run a search request body against an index or alias."""
+        return dict(self.client.search(index=index, **body).body)
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
+
+def _client(settings: SearchSettings) -> Elasticsearch:
+    kwargs: dict[str, Any] = {
+        "request_timeout": settings.request_timeout,
+        "retry_on_timeout": True,
+        "max_retries": 2,
+    }
+    if settings.url.startswith("https"):
+        kwargs["verify_certs"] = settings.verify_certs
+    if settings.api_key:
+        kwargs["api_key"] = settings.api_key
+    elif settings.username and settings.password:
+        kwargs["basic_auth"] = (settings.username, settings.password)
+    return Elasticsearch(settings.url, **kwargs)
+
+
+def _bulk_body(action: IndexAction) -> dict[str, Any]:
+    if action.document is None:
+        return {"_op_type": "delete", "_index": action.index, "_id": action.doc_id}
+    return {"_op_type": "index", "_index": action.index, "_id": action.doc_id,
+            "_source": dict(action.document)}
+
+
+def _match_action(actions: Iterable[IndexAction], result: Mapping[str, Any]) -> IndexAction:
+    """Find the action of a bulk item whose index name came back as a concrete index."""
+    doc_id = result.get("_id")
+    for action in actions:
+        if action.doc_id == doc_id:
+            return action
+    raise LookupError(f"bulk returned an item for an unknown document {doc_id!r}")

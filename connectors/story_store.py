@@ -1,0 +1,442 @@
+"""All SQL of story clustering: fingerprints, LSH buckets, verified edges, stories and members.
+
+The LSH index lives in `lsh_buckets` so every worker shares it. Bucket strings carry a time
+partition: `"{YYYYMMDD}:{key}"` for an article dated that day (UTC), `"u:{key}"` for an undated
+one, and `"g:{band key}"` (band keys only, no day) so an undated article can still find dated
+near copies. A lookup probes the article's day +/- `window_days`, the undated partition and, when
+undated, the global band keys: the rows read per lookup grow with how many articles share a few
+days, not with the size of the archive.
+
+Concurrency: `assignment_lock` takes `pg_advisory_xact_lock` on PostgreSQL, so the
+fingerprint-insert / candidate-lookup / verify / story-write step of one article is serialised
+across workers and a concurrent copy is always seen by whichever worker comes second. SQLite has
+a single writer (its database lock does the same job).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from schemas import tables as t
+from transforms.fingerprints import Fingerprint, TextFeatures, deserialise_features
+from transforms.stories import Edge, Member, StoryDecision
+
+ASSIGNMENT_LOCK_KEY = 0x6D6D5354  # "mmST": one advisory lock for story assignment
+UNDATED = "u"
+GLOBAL = "g"
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    """The current version of an article, with what clustering needs around it."""
+
+    article_id: str
+    version_id: str
+    outlet_id: str
+    outlet_name: str | None
+    language: str | None
+    published_at: datetime | None
+    first_seen_at: datetime | None
+    title: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFingerprint:
+    """A fingerprint row as read back for verification."""
+
+    article_id: str
+    version_id: str
+    language: str | None
+    published_at: datetime | None
+    features: TextFeatures
+    vector: bytes | None
+    extra: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateOptions:
+    """Bounds of a candidate lookup: the time window, stop-key size and how many to verify."""
+
+    window_days: int = 3
+    max_bucket_size: int = 200
+    max_candidates: int = 60
+    min_passage_hits: int = 2
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Return `moment` as an aware UTC datetime (SQLite returns naive values)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def assignment_lock(conn: Connection) -> None:
+    """Serialise story assignment across workers for the current transaction (PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ASSIGNMENT_LOCK_KEY})
+
+
+def day_partition(published_at: datetime | None) -> str:
+    """Return the bucket partition of an article: its UTC day, or `u` when undated."""
+    value = utc(published_at)
+    return value.strftime("%Y%m%d") if value else UNDATED
+
+
+def bucket_rows(article_id: str, fingerprint: Fingerprint, published_at: datetime | None) -> list[
+    dict[str, str]
+]:
+    """Return the lsh_buckets rows of one article (time-partitioned keys plus global bands)."""
+    partition = day_partition(published_at)
+    keys = {f"{partition}:{key}" for key in (*fingerprint.band_keys, *fingerprint.passage_keys)}
+    keys |= {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
+    return [{"bucket": key, "article_id": article_id} for key in sorted(keys)]
+
+
+def probe_keys(fingerprint: Fingerprint, published_at: datetime | None, window_days: int) -> list[
+    str
+]:
+    """Return the bucket strings a lookup for this fingerprint reads."""
+    keys = (*fingerprint.band_keys, *fingerprint.passage_keys)
+    value = utc(published_at)
+    probes = {f"{UNDATED}:{key}" for key in keys}
+    if value is None:
+        probes |= {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
+    else:
+        for offset in range(-window_days, window_days + 1):
+            day = (value + timedelta(days=offset)).strftime("%Y%m%d")
+            probes |= {f"{day}:{key}" for key in keys}
+    return sorted(probes)
+
+
+class StoryStore:
+    """Repository over the story tables; every method takes the caller's connection."""
+
+    def load_articles(self, conn: Connection, article_ids: Sequence[str]) -> list[ArticleText]:
+        """Return the current version of each existing article among `article_ids`, by id."""
+        a, v, o = t.articles.c, t.article_versions.c, t.outlets.c
+        rows = conn.execute(
+            select(a.id, a.current_version_id, a.outlet_id, o.name, a.language, a.published_at,
+                   a.first_seen_at, v.title, v.text)
+            .join_from(t.articles, t.article_versions, a.current_version_id == v.id)
+            .join(t.outlets, o.id == a.outlet_id, isouter=True)
+            .where(a.id.in_(list(article_ids)))
+            .order_by(a.id)
+        ).all()
+        return [
+            ArticleText(r.id, r.current_version_id, r.outlet_id, r.name, r.language,
+                        utc(r.published_at), utc(r.first_seen_at), r.title, r.text)
+            for r in rows
+        ]
+
+    def fingerprint_version(self, conn: Connection, article_id: str) -> str | None:
+        """Return the version id the stored fingerprint of an article was made from, or None."""
+        c = t.fingerprints.c
+        value = conn.execute(select(c.version_id).where(c.article_id == article_id)).scalar()
+        return str(value) if value is not None else None
+
+    def save_fingerprint(
+        self,
+        conn: Connection,
+        article: ArticleText,
+        fingerprint: Fingerprint,
+        features: Mapping[str, Any],
+        minhash: bytes,
+        vector: bytes | None,
+    ) -> bool:
+        """Write the fingerprint and buckets of an article's current version.
+
+        Returns False (writing nothing) when the stored fingerprint is of the same version.
+        A new version replaces the row, its buckets and the article's edges.
+        """
+        c = t.fingerprints.c
+        stored = self.fingerprint_version(conn, article.article_id)
+        if stored == article.version_id:
+            return False
+        row = {
+            "article_id": article.article_id, "version_id": article.version_id,
+            "exact_hash": fingerprint.exact_hash, "minhash": minhash,
+            "shingle_count": fingerprint.shingle_count, "language": article.language,
+            "published_at": article.published_at, "vector": vector, "features": dict(features),
+        }
+        if stored is not None:
+            conn.execute(delete(t.lsh_buckets).where(t.lsh_buckets.c.article_id ==
+                                                     article.article_id))
+            e = t.story_edges.c
+            conn.execute(delete(t.story_edges).where(or_(e.article_id == article.article_id,
+                                                         e.other_article_id == article.article_id)))
+            conn.execute(update(t.fingerprints).where(c.article_id == article.article_id)
+                         .values(**row))
+        else:
+            conn.execute(t.fingerprints.insert().values(**row))
+        rows = bucket_rows(article.article_id, fingerprint, article.published_at)
+        if rows:
+            conn.execute(_insert(conn, t.lsh_buckets).on_conflict_do_nothing(), rows)
+        return True
+
+    def find_candidates(
+        self,
+        conn: Connection,
+        article_id: str,
+        fingerprint: Fingerprint,
+        published_at: datetime | None,
+        options: CandidateOptions,
+    ) -> list[str]:
+        """Return ids of articles worth verifying against this one, best first, bounded.
+
+        Sources: the same exact hash (inside the time window when dated), and shared LSH band
+        or passage keys; keys shared by more than `max_bucket_size` articles are ignored as
+        boilerplate. An article needs one band key or `min_passage_hits` passage keys.
+        """
+        f = t.fingerprints.c
+        scores: Counter[str] = Counter()
+        exact = select(f.article_id).where(f.exact_hash == fingerprint.exact_hash,
+                                           f.article_id != article_id)
+        value = utc(published_at)
+        if value is not None:
+            low = value - timedelta(days=options.window_days)
+            high = value + timedelta(days=options.window_days + 1)
+            exact = exact.where(or_(f.published_at.is_(None),
+                                    and_(f.published_at >= low, f.published_at < high)))
+        for other in conn.execute(exact.limit(options.max_candidates)).scalars():
+            scores[str(other)] += 100.0
+        probes = probe_keys(fingerprint, published_at, options.window_days)
+        if probes:
+            b = t.lsh_buckets.c
+            rows = conn.execute(
+                select(b.bucket, b.article_id).where(b.bucket.in_(bindparam("keys", expanding=True))),
+                {"keys": probes},
+            ).all()
+            members: dict[str, list[str]] = {}
+            for bucket, other in rows:
+                if other != article_id:
+                    members.setdefault(str(bucket), []).append(str(other))
+            passage_hits: Counter[str] = Counter()
+            band_hits: Counter[str] = Counter()
+            weights: Counter[str] = Counter()
+            for bucket, others in members.items():
+                if len(others) > options.max_bucket_size:
+                    continue
+                is_band = bucket.split(":", 1)[1].startswith("b")
+                for other in set(others):
+                    if is_band:
+                        band_hits[other] += 1
+                    else:
+                        passage_hits[other] += 1
+                        weights[other] += 1.0 / math.log2(2 + len(others))
+            for other in set(band_hits) | set(passage_hits):
+                if band_hits[other] or passage_hits[other] >= options.min_passage_hits:
+                    scores[other] += band_hits[other] + weights[other]
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        return [other for other, _ in ranked[: options.max_candidates]]
+
+    def time_window_vectors(
+        self,
+        conn: Connection,
+        article_id: str,
+        language: str | None,
+        published_at: datetime | None,
+        window_days: int,
+        limit: int,
+    ) -> list[tuple[str, bytes]]:
+        """Return (id, vector) of articles in other languages published within the window.
+
+        Bounded by `limit` (nearest publication times first); empty when undated.
+        """
+        value = utc(published_at)
+        if value is None:
+            return []
+        f = t.fingerprints.c
+        query = (
+            select(f.article_id, f.vector, f.published_at)
+            .where(f.article_id != article_id, f.vector.is_not(None),
+                   f.published_at >= value - timedelta(days=window_days),
+                   f.published_at < value + timedelta(days=window_days + 1))
+            .order_by(f.published_at, f.article_id)
+        )
+        if language is not None:
+            query = query.where(or_(f.language.is_(None), f.language != language))
+        rows = conn.execute(query).all()
+        rows.sort(key=lambda r: (abs((utc(r.published_at) or value) - value), r.article_id))
+        return [(str(r.article_id), bytes(r.vector)) for r in rows[:limit]]
+
+    def load_fingerprints(self, conn: Connection, article_ids: Iterable[str]) -> dict[
+        str, StoredFingerprint
+    ]:
+        """Return the stored fingerprints of the given articles, by id."""
+        ids = sorted(set(article_ids))
+        if not ids:
+            return {}
+        f = t.fingerprints.c
+        rows = conn.execute(select(t.fingerprints).where(f.article_id.in_(ids))).mappings().all()
+        result = {}
+        for row in rows:
+            data = dict(row["features"] or {})
+            result[str(row["article_id"])] = StoredFingerprint(
+                str(row["article_id"]), str(row["version_id"]), row["language"],
+                utc(row["published_at"]), deserialise_features(data),
+                bytes(row["vector"]) if row["vector"] is not None else None,
+                data,
+            )
+        return result
+
+    def save_edges(self, conn: Connection, edges: Sequence[Edge],
+                   evidence: Mapping[tuple[str, str], Mapping[str, Any]]) -> int:
+        """Upsert verified edges keyed on (a, b); return how many rows were written or changed."""
+        e = t.story_edges.c
+        written = 0
+        for edge in edges:
+            proof = dict(evidence.get((edge.a, edge.b), {}))
+            if edge.host:
+                proof["host"] = edge.host
+            row = conn.execute(select(t.story_edges).where(
+                e.article_id == edge.a, e.other_article_id == edge.b)).mappings().first()
+            if row is None:
+                conn.execute(t.story_edges.insert().values(
+                    article_id=edge.a, other_article_id=edge.b, relation=edge.relation,
+                    score=edge.score, evidence=proof))
+                written += 1
+            elif (row["relation"], round(row["score"], 6)) != (edge.relation, round(edge.score, 6)):
+                conn.execute(update(t.story_edges).where(
+                    e.article_id == edge.a, e.other_article_id == edge.b).values(
+                    relation=edge.relation, score=edge.score, evidence=proof))
+                written += 1
+        return written
+
+    def edges_of(self, conn: Connection, article_ids: Iterable[str]) -> list[Edge]:
+        """Return every stored edge touching one of `article_ids`."""
+        ids = sorted(set(article_ids))
+        if not ids:
+            return []
+        e = t.story_edges.c
+        rows = conn.execute(select(t.story_edges).where(
+            or_(e.article_id.in_(ids), e.other_article_id.in_(ids)))).mappings().all()
+        return sorted(
+            {Edge(str(r["article_id"]), str(r["other_article_id"]), str(r["relation"]),
+                  float(r["score"]), (r["evidence"] or {}).get("host")) for r in rows},
+            key=lambda edge: (edge.a, edge.b),
+        )
+
+    def component_of(self, conn: Connection, seeds: Iterable[str], limit: int = 2000) -> tuple[
+        set[str], list[Edge]
+    ]:
+        """Return the articles connected to `seeds` by edges (breadth first, bounded) and edges."""
+        seen = set(seeds)
+        frontier = deque(sorted(seen))
+        edges: set[Edge] = set()
+        while frontier and len(seen) < limit:
+            batch = [frontier.popleft() for _ in range(min(len(frontier), 200))]
+            for edge in self.edges_of(conn, batch):
+                edges.add(edge)
+                for node in (edge.a, edge.b):
+                    if node not in seen:
+                        seen.add(node)
+                        frontier.append(node)
+        return seen, sorted(edges, key=lambda edge: (edge.a, edge.b))
+
+    def story_mates(self, conn: Connection, article_id: str) -> set[str]:
+        """Return the members of the story an article currently belongs to (itself included)."""
+        m = t.story_members.c
+        story = conn.execute(select(m.story_id).where(m.article_id == article_id)).scalar()
+        if story is None:
+            return {article_id}
+        return {str(x) for x in conn.execute(select(m.article_id).where(m.story_id == story))
+                .scalars()} | {article_id}
+
+    def load_members(self, conn: Connection, article_ids: Iterable[str]) -> dict[str, Member]:
+        """Return the origin-election records of the given articles (fingerprinted ones only)."""
+        ids = sorted(set(article_ids))
+        a, o, f = t.articles.c, t.outlets.c, t.fingerprints.c
+        rows = conn.execute(
+            select(a.id, a.published_at, a.first_seen_at, a.outlet_id, o.name, f.features)
+            .join_from(t.articles, t.fingerprints, f.article_id == a.id)
+            .join(t.outlets, o.id == a.outlet_id, isouter=True)
+            .where(a.id.in_(ids))
+        ).all()
+        members = {}
+        for r in rows:
+            names = {str(r.outlet_id).split("-")[0].split(".")[0].casefold()}
+            if r.name:
+                names.add(str(r.name).split()[0].casefold())
+            credits = tuple((r.features or {}).get("c", ()))
+            members[str(r.id)] = Member(str(r.id), utc(r.published_at), utc(r.first_seen_at),
+                                        tuple(sorted(names)), credits)
+        return members
+
+    def write_stories(
+        self, conn: Connection, decisions: Sequence[StoryDecision], members: Mapping[str, Member],
+        now: datetime,
+    ) -> dict[str, int]:
+        """Make stories and story_members match `decisions`; bump index versions of what changed.
+
+        Returns counts: stories_written, members_written, stories_deleted, articles_bumped.
+        Writes nothing when the stored state already matches.
+        """
+        s, m = t.stories.c, t.story_members.c
+        article_ids = sorted({ms.article_id for d in decisions for ms in d.members})
+        current = {
+            str(r["article_id"]): r
+            for r in conn.execute(select(t.story_members).where(m.article_id.in_(article_ids)))
+            .mappings().all()
+        }
+        old_story_ids = {str(r["story_id"]) for r in current.values()}
+        counts = {"stories_written": 0, "members_written": 0, "stories_deleted": 0,
+                  "articles_bumped": 0}
+        bumped: set[str] = set()
+        for decision in decisions:
+            times = [utc(members[x.article_id].published_at) for x in decision.members]
+            known = [x for x in times if x is not None]
+            values = {
+                "origin_article_id": decision.origin_article_id,
+                "first_published_at": min(known) if known else None,
+                "last_published_at": max(known) if known else None,
+                "member_count": len(decision.members),
+            }
+            row = conn.execute(select(t.stories).where(s.id == decision.story_id)).mappings().first()
+            if row is None:
+                conn.execute(t.stories.insert().values(id=decision.story_id, updated_at=now,
+                                                       index_version=1, indexed_version=0, **values))
+                counts["stories_written"] += 1
+            else:
+                stored = {k: (utc(row[k]) if k.endswith("_at") else row[k]) for k in values}
+                if stored != values:
+                    conn.execute(update(t.stories).where(s.id == decision.story_id).values(
+                        updated_at=now, index_version=s.index_version + 1, **values))
+                    counts["stories_written"] += 1
+            for ms in decision.members:
+                wanted = {"story_id": ms.story_id, "relation": ms.relation,
+                          "score": round(ms.score, 6), "matched_article_id": ms.matched_article_id}
+                have = current.get(ms.article_id)
+                if have is None:
+                    conn.execute(t.story_members.insert().values(
+                        article_id=ms.article_id, evidence=dict(ms.evidence), **wanted))
+                elif {k: (round(have[k], 6) if k == "score" else have[k]) for k in wanted} != wanted:
+                    conn.execute(update(t.story_members).where(m.article_id == ms.article_id)
+                                 .values(evidence=dict(ms.evidence), **wanted))
+                else:
+                    continue
+                counts["members_written"] += 1
+                bumped.add(ms.article_id)
+        if bumped:
+            conn.execute(update(t.articles).where(t.articles.c.id.in_(sorted(bumped)))
+                         .values(index_version=t.articles.c.index_version + 1))
+            counts["articles_bumped"] = len(bumped)
+        new_story_ids = {d.story_id for d in decisions}
+        for story in sorted(old_story_ids - new_story_ids):
+            still = conn.execute(select(m.article_id).where(m.story_id == story).limit(1)).first()
+            if still is None:
+                conn.execute(delete(t.stories).where(s.id == story))
+                counts["stories_deleted"] += 1
+        return counts

@@ -1,0 +1,225 @@
+"""The `mediamon` command line. Settings come from `MEDIAMON_*` variables (see README)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from schemas.errors import MediamonError
+
+app = typer.Typer(
+    help="mediamon: media-monitoring ingestion pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(
+    help="Evaluate a stage of the pipeline on a labelled set.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+app.add_typer(db_app, name="db")
+
+console = Console()
+
+# Sub-command modules; each exposes register(app, eval_app).
+COMMAND_MODULES = (
+    "mediamon.commands.extraction",
+    "mediamon.commands.fetch",
+    "mediamon.commands.topics",
+    "mediamon.commands.stories",
+)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
+) -> None:
+    """Configure logging for every command."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data.")] = None,
+) -> None:
+    """Run the whole chain on the bundled sample outlets (local search server, SQLite)."""
+    from mediamon.demo import run_demo
+
+    with _progress() as progress:
+        task = progress.add_task("fetch + extract + tag", total=None)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        console.print(
+            "[bold]mediamon demo[/]: starting the local search server and the "
+            "sample outlets on 127.0.0.1 ..."
+        )
+        summary = run_demo(data_dir, on_progress=on_progress)
+    counts = summary.store_counts
+    table = Table(title="mediamon demo: one ingest pass", show_header=False)
+    table.add_row("outlets", str(counts["outlets"]))
+    table.add_row(
+        "links discovered (new this run)",
+        f"{counts['discovered_urls']} ({summary.report.counts.get('links_new', 0)})",
+    )
+    table.add_row(
+        "articles stored (new this run)",
+        f"{counts['articles']} ({summary.report.counts.get('articles_new', 0)})",
+    )
+    table.add_row("article versions", str(counts["article_versions"]))
+    table.add_row(
+        "languages",
+        ", ".join(f"{k} {v}" for k, v in sorted(summary.languages.items(), key=lambda kv: -kv[1])),
+    )
+    table.add_row("topic tags", str(counts["article_tags"]))
+    table.add_row("stories (with copies)", f"{counts['stories']} ({summary.multi_member_stories})")
+    table.add_row(
+        "indexed articles / stories", f"{summary.indexed_articles} / {summary.indexed_stories}"
+    )
+    table.add_row("article indices", ", ".join(summary.article_indices))
+    table.add_row("errors recorded this run", str(len(summary.report.errors)))
+    console.print(table)
+    console.print(f"SQL store: {summary.database}")
+    console.print(f"Raw archive (WARC): {summary.data_dir / 'archive'}")
+    console.print(
+        f"Search data: {summary.search_data_dir}  (serve it again with "
+        f"`make search-up`, then query http://127.0.0.1:9200/mediamon-articles/_search)"
+    )
+    console.print(f"Stories: `uv run mediamon stories --database-url '{summary.database}'`")
+
+
+@app.command()
+def run(
+    outlet: Annotated[list[str] | None, typer.Option(help="Only these outlet ids.")] = None,
+) -> None:
+    """One ingest pass over the registry: discover, fetch, extract, cluster, tag, store, index."""
+    from mediamon.pipeline import ingest, load_outlets, open_services
+    from mediamon.settings import load_settings
+
+    settings = load_settings()
+    with open_services(settings) as services, _progress() as progress:
+        task = progress.add_task("fetch + extract + tag", total=None)
+        report = ingest(
+            services,
+            load_outlets(settings, outlet),
+            on_progress=lambda _s, done, total: progress.update(task, completed=done, total=total),
+        )
+    _print_report(report.counts, len(report.errors))
+
+
+@app.command()
+def index(
+    full: Annotated[
+        bool, typer.Option(help="Re-send every article, not only pending ones.")
+    ] = False,
+) -> None:
+    """Send what the search index is missing (or everything with --full) from the store."""
+    from mediamon.pipeline import index_pending, open_services
+    from mediamon.settings import load_settings
+
+    settings = load_settings()
+    if not settings.search_url:
+        raise MediamonError("MEDIAMON_ES_URL is not set: no search cluster to index into")
+    with open_services(settings) as services:
+        if full:
+            services.store.reset_index_state()
+        report = index_pending(services)
+    _print_report(report.counts, len(report.errors))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the SQL store to the newest schema."""
+    from connectors.store import Store
+    from mediamon.settings import load_settings
+
+    settings = load_settings()
+    store = Store.open(settings.database_url)
+    store.migrate()
+    store.dispose()
+    console.print(f"store at {settings.database_display} is up to date")
+
+
+@app.command()
+def outlets() -> None:
+    """Show each outlet source's health: last success, consecutive failures, last error."""
+    from connectors.store import Store
+    from mediamon.settings import load_settings
+
+    settings = load_settings()
+    store = Store.open(settings.database_url)
+    store.migrate()
+    table = Table(title="outlet sources")
+    for column in ("outlet", "kind", "url", "last success", "failures", "last error"):
+        table.add_column(column)
+    for row in store.outlet_health():
+        error = (
+            f"{row['last_error_kind']}: {row['last_error_message']}"
+            if row["last_error_kind"]
+            else ""
+        )
+        table.add_row(
+            row["outlet_id"],
+            row["kind"],
+            row["url"],
+            str(row["last_success_at"] or "never"),
+            str(row["consecutive_failures"]),
+            error[:80],
+        )
+    store.dispose()
+    console.print(table)
+
+
+def _print_report(counts: dict[str, int], errors: int) -> None:
+    table = Table(show_header=False)
+    for key, value in sorted(counts.items()):
+        table.add_row(key, str(value))
+    table.add_row("errors recorded", str(errors))
+    console.print(table)
+
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        module.register(app, eval_app)
+
+
+_register_commands()
+
+
+def entrypoint() -> None:
+    """Run the app, turning pipeline errors into a one-line message and exit code 1."""
+    try:
+        app()
+    except MediamonError as error:
+        console.print(f"[red]error[/] ({error.kind}): {error.message}")
+        raise SystemExit(1) from error

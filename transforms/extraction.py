@@ -1,0 +1,457 @@
+"""Article extraction: one fetched page (bytes) -> one `ExtractedArticle`.
+
+trafilatura finds the main text; its result (a union of shapes) is converted here, once, into our
+record. Around it: our own decoding (`transforms.encoding`), structured metadata read from the page
+(JSON-LD, OpenGraph/`<meta>`, `<html lang>`, `rel=canonical`), publication-date fusion with the
+discovery metadata (`transforms.dates`) and the canonical URL (`transforms.urls`).
+
+Pure: the caller passes `now` (the fetch time bounds every date) and everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from lxml.html import HtmlElement
+from trafilatura import bare_extraction
+from trafilatura.settings import Document
+from trafilatura.utils import load_html
+
+from schemas.errors import PermanentError
+from schemas.records import DateSource, DiscoveredLink, ExtractedArticle, RawPage, SourceKind
+from transforms.dates import (
+    DateCandidate,
+    candidate_from_datetime,
+    choose_publication_date,
+    date_from_url,
+    parse_datetime,
+)
+from transforms.encoding import decode_html
+from transforms.urls import choose_canonical
+
+_HTML_TYPES = frozenset(
+    {"text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml"}
+)
+
+_ARTICLE_TYPES = frozenset(
+    {
+        "article",
+        "newsarticle",
+        "reportagenewsarticle",
+        "analysisnewsarticle",
+        "opinionnewsarticle",
+        "backgroundnewsarticle",
+        "reviewnewsarticle",
+        "blogposting",
+        "liveblogposting",
+        "socialmediaposting",
+        "scholarlyarticle",
+        "techarticle",
+        "report",
+        "webpage",
+        "itempage",
+    }
+)
+
+# <meta> names/properties carrying the first publication time, most specific first.
+_META_PUBLISHED = (
+    "article:published_time",
+    "og:article:published_time",
+    "og:published_time",
+    "article:published",
+    "published_time",
+    "published-date",
+    "publish-date",
+    "publish_date",
+    "publishdate",
+    "pubdate",
+    "datepublished",
+    "date_published",
+    "article.published",
+    "article_date_original",
+    "original-publish-date",
+    "originalpublicationdate",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dc.date.created",
+    "dcterms.created",
+    "sailthru.date",
+    "parsely-pub-date",
+    "cxenseparse:recs:publishtime",
+    "date",
+    "dc.date",
+    "dcterms.date",
+)
+_META_RANK = {name: rank for rank, name in enumerate(_META_PUBLISHED)}
+
+# Minimum main-text size (characters, or CJK characters) below which a page without any article
+# markup is not treated as an article (section fronts, error pages, cookie walls).
+_MIN_ARTICLE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionResult:
+    """The article plus what only evaluation and diagnostics need.
+
+    `published_day` is the publication day in the publisher's own time zone (as written in the
+    page), which can differ from `article.published_at.date()` (UTC) for evening stories.
+    """
+
+    article: ExtractedArticle
+    published_day: date | None
+
+
+@dataclass(slots=True)
+class _PageMetadata:
+    """Structured metadata read directly from the page markup."""
+
+    lang: str | None = None
+    canonical: str | None = None
+    og_url: str | None = None
+    og_title: str | None = None
+    h1: str | None = None
+    html_title: str | None = None
+    ld_headline: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+    og_type: str | None = None
+    ld_is_article: bool = False
+    ld_authors: tuple[str, ...] = ()
+    ld_published: str | None = None
+    meta_published: str | None = None
+    itemprop_published: str | None = None
+
+
+def _clean(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.split())
+    return text or None
+
+
+def _walk_json_ld(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk_json_ld(item)
+    elif isinstance(node, dict):
+        yield node
+        for key in ("@graph", "mainEntity", "itemListElement"):
+            if key in node:
+                yield from _walk_json_ld(node[key])
+
+
+def _types_of(node: dict[str, Any]) -> set[str]:
+    raw = node.get("@type")
+    values = raw if isinstance(raw, list) else [raw]
+    return {value.lower() for value in values if isinstance(value, str)}
+
+
+def _person_names(value: Any) -> list[str]:
+    names: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        name = item.get("name") if isinstance(item, dict) else item
+        cleaned = _clean(name)
+        if cleaned and not cleaned.startswith("http"):
+            names.append(cleaned)
+    return names
+
+
+def _read_json_ld(tree: HtmlElement, meta: _PageMetadata) -> None:
+    best_rank = len(_ARTICLE_TYPES) + 1
+    for script in tree.iterfind(".//script[@type]"):
+        if "ld+json" not in (script.get("type") or "").lower() or not script.text:
+            continue
+        try:
+            data = json.loads(script.text.strip().rstrip(";"))
+        except ValueError:
+            continue
+        for node in _walk_json_ld(data):
+            types = _types_of(node)
+            # Prefer a news/blog article node over a generic WebPage node.
+            rank = 0 if types & (_ARTICLE_TYPES - {"webpage", "itempage"}) else (1 if types else 2)
+            if not (types & _ARTICLE_TYPES) and "datePublished" not in node:
+                continue
+            if rank >= best_rank:
+                continue
+            published = _clean(node.get("datePublished")) or _clean(node.get("dateCreated"))
+            if published is None and rank > 0:
+                continue
+            best_rank = rank
+            meta.ld_is_article = meta.ld_is_article or rank == 0
+            meta.ld_published = published or meta.ld_published
+            meta.ld_headline = _clean(node.get("headline")) or meta.ld_headline
+            authors = _person_names(node.get("author"))
+            if authors:
+                meta.ld_authors = tuple(authors)
+
+
+def _read_page_metadata(tree: HtmlElement) -> _PageMetadata:
+    meta = _PageMetadata()
+    root_lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    meta.lang = _clean(root_lang)
+    for heading in tree.iter("h1"):
+        meta.h1 = _clean(heading.text_content())
+        if meta.h1:
+            break
+    title = tree.find(".//title")
+    if title is not None:
+        meta.html_title = _clean(title.text_content())
+    published_rank = len(_META_PUBLISHED)
+    for element in tree.iterfind(".//meta"):
+        key = (
+            element.get("property") or element.get("name") or element.get("itemprop") or ""
+        ).lower()
+        content = _clean(element.get("content"))
+        if not key or not content:
+            if (element.get("http-equiv") or "").lower() == "content-language" and content:
+                meta.lang = meta.lang or content
+            continue
+        if key == "og:title":
+            meta.og_title = meta.og_title or content
+        elif key == "og:url":
+            meta.og_url = meta.og_url or content
+        elif key == "og:site_name":
+            meta.site_name = meta.site_name or content
+        elif key in {"og:description", "description"}:
+            meta.description = meta.description or content
+        elif key == "og:type":
+            meta.og_type = content.lower()
+        elif key in {"og:locale", "language", "content-language", "dc.language"}:
+            meta.lang = meta.lang or content
+        elif key in _META_RANK and _META_RANK[key] < published_rank:
+            published_rank = _META_RANK[key]
+            meta.meta_published = content
+    for link in tree.iterfind(".//link[@rel]"):
+        if (link.get("rel") or "").lower() == "canonical" and link.get("href"):
+            meta.canonical = link.get("href")
+            break
+    for element in tree.xpath('.//*[@itemprop="datePublished"]|.//time[@pubdate]'):
+        value = _clean(element.get("datetime") or element.get("content"))
+        if value:
+            meta.itemprop_published = value
+            break
+    _read_json_ld(tree, meta)
+    return meta
+
+
+_LANG_CODE = re.compile(r"^([a-zA-Z]{2,3})(?:[-_]|$)")
+
+
+def normalize_language(value: str | None) -> str | None:
+    """Return the primary subtag of a language tag ("en-US" -> "en", "pt_BR" -> "pt"), or None."""
+    if not value:
+        return None
+    match = _LANG_CODE.match(value.strip())
+    return match.group(1).lower() if match else None
+
+
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»«/]\s+|\s*[|·•»]\s*|\s+::\s+|\s*：\s*")
+_TITLE_KEY = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _title_key(text: str) -> str:
+    return _TITLE_KEY.sub("", text).casefold()
+
+
+def _agrees(left: str, right: str) -> bool:
+    a, b = _title_key(left), _title_key(right)
+    return bool(a and b) and (a == b or a in b or b in a)
+
+
+def _site_tokens(site_name: str | None, host: str | None) -> set[str]:
+    tokens = {_title_key(site_name)} if site_name else set()
+    if host:
+        labels = [label for label in host.lower().split(".") if label not in {"www", "m", "amp"}]
+        tokens.update(_title_key(label) for label in labels[:-1] if len(label) > 2)
+    return {token for token in tokens if token}
+
+
+def _strip_site_name(title: str, site_name: str | None, host: str | None) -> str:
+    """Remove a leading or trailing site-name segment ("Headline | The Site", "Site - Headline")."""
+    pieces = [piece for piece in _TITLE_SEPARATORS.split(title) if piece.strip()]
+    if len(pieces) < 2:
+        return title
+    site = _site_tokens(site_name, host)
+
+    def is_site(piece: str) -> bool:
+        key = _title_key(piece)
+        return bool(key) and len(piece.split()) <= 5 and any(s in key or key in s for s in site)
+
+    start, end = 0, len(pieces)
+    while end - start > 1 and is_site(pieces[end - 1]):
+        end -= 1
+    while end - start > 1 and is_site(pieces[start]):
+        start += 1
+    if (start, end) == (0, len(pieces)):
+        return title
+    # Cut the original string so separators inside the headline ("Syria: talks resume") survive.
+    first = title.find(pieces[start].strip())
+    last_piece = pieces[end - 1].strip()
+    last = title.rfind(last_piece)
+    if first < 0 or last < first:
+        return title
+    return title[first : last + len(last_piece)].strip()
+
+
+def choose_title(
+    meta: _PageMetadata, extracted: str | None, site_name: str | None, host: str | None
+) -> str | None:
+    """Return the article headline chosen by agreement between the page's title sources.
+
+    Sources: the HTML `<title>` (site name stripped), og:title, JSON-LD headline, the first `<h1>`
+    and trafilatura's title. Sharing titles (og, JSON-LD) are often rewritten teasers while the
+    `<title>`/`<h1>` carry the headline the reader sees; so the candidate confirmed by the most
+    other sources wins, ties going to the `<title>`, then `<h1>`, og:title, JSON-LD, trafilatura.
+    """
+    html_title = _strip_site_name(meta.html_title, site_name, host) if meta.html_title else None
+    ordered = [html_title, meta.h1, meta.og_title, meta.ld_headline, extracted]
+    candidates = [
+        _strip_site_name(candidate, site_name, host) for candidate in ordered if candidate
+    ]
+    if not candidates:
+        return None
+    # A truncated JSON-LD headline ("... Hong Kong leader...") is never preferred to a full one.
+    candidates = [c.rstrip(".… ") if c.endswith(("...", "…")) else c for c in candidates]
+    support = [sum(_agrees(c, other) for other in candidates) for c in candidates]
+    best = max(range(len(candidates)), key=lambda index: (support[index], -index))
+    return candidates[best]
+
+
+def _authors_from(document: Document, meta: _PageMetadata) -> tuple[str, ...]:
+    raw = getattr(document, "author", None)
+    if isinstance(raw, str) and raw.strip():
+        names = [name.strip() for name in raw.split(";") if name.strip()]
+        return tuple(dict.fromkeys(names))
+    return meta.ld_authors
+
+
+def _date_candidates(
+    meta: _PageMetadata, document: Document, url: str, link: DiscoveredLink | None
+) -> list[DateCandidate]:
+    candidates: list[DateCandidate] = []
+    for text, source in (
+        (meta.ld_published, DateSource.JSON_LD),
+        (meta.meta_published, DateSource.META),
+        (meta.itemprop_published, DateSource.META),
+    ):
+        parsed = parse_datetime(text, source) if text else None
+        if parsed is not None:
+            candidates.append(parsed)
+    if link is not None and link.published_at is not None:
+        source = DateSource.SITEMAP if link.source_kind is SourceKind.SITEMAP else DateSource.FEED
+        candidates.append(candidate_from_datetime(link.published_at, source))
+    from_url = date_from_url(url)
+    if from_url is not None:
+        candidates.append(from_url)
+    htmldate = getattr(document, "date", None)
+    if isinstance(htmldate, str):
+        parsed = parse_datetime(htmldate, DateSource.HTMLDATE)
+        if parsed is not None:
+            candidates.append(parsed)
+    return candidates
+
+
+def _count_text_units(text: str) -> int:
+    # CJK and Thai scripts carry a word in one or two characters: count characters, not words.
+    return len(text)
+
+
+def extract_page(page: RawPage, link: DiscoveredLink | None, *, now: datetime) -> ExtractionResult:
+    """Extract one page; return the article with the publisher-local publication day.
+
+    Raises `PermanentError` with kind "not-html" (body is not an HTML document), "empty-text"
+    (no main text found) or "not-an-article" (little text and no article markup). Never None.
+    """
+    if page.content_type and page.content_type not in _HTML_TYPES:
+        raise PermanentError(
+            f"{page.final_url}: content type {page.content_type!r} is not HTML", kind="not-html"
+        )
+    if not page.body.strip():
+        raise PermanentError(f"{page.final_url}: empty body", kind="empty-text")
+    text, encoding = decode_html(page.body, page.header("content-type"))
+    tree = load_html(text)
+    if tree is None:
+        raise PermanentError(f"{page.final_url}: body does not parse as HTML", kind="not-html")
+    meta = _read_page_metadata(tree)
+    date_params = {
+        "original_date": True,
+        "extensive_search": True,
+        "max_date": now.strftime("%Y-%m-%d"),
+    }
+    result = bare_extraction(
+        tree,
+        url=page.final_url,
+        with_metadata=True,
+        include_comments=False,
+        date_extraction_params=date_params,
+    )
+    if not isinstance(result, Document) or not (result.text or "").strip():
+        raise PermanentError(
+            f"{page.final_url}: no main text found by the extractor", kind="empty-text"
+        )
+    body_text = _normalize_paragraphs(result.text or "")
+    has_article_markup = (
+        meta.ld_is_article
+        or meta.og_type == "article"
+        or bool(meta.meta_published or meta.ld_published)
+    )
+    if _count_text_units(body_text) < _MIN_ARTICLE_CHARS and not has_article_markup:
+        raise PermanentError(
+            f"{page.final_url}: only {len(body_text)} characters of text and no article markup",
+            kind="not-an-article",
+        )
+
+    candidates = _date_candidates(meta, result, page.final_url, link)
+    chosen = choose_publication_date(candidates, now=now)
+    site_name = meta.site_name or _clean(getattr(result, "sitename", None))
+    title = choose_title(
+        meta, _clean(getattr(result, "title", None)), site_name, urlsplit(page.final_url).hostname
+    )
+    if title is None and link is not None:
+        title = _clean(link.title)
+    authors = _authors_from(result, meta)
+    if not authors and link is not None and link.author:
+        authors = (link.author.strip(),)
+    language = normalize_language(meta.lang) or (
+        normalize_language(link.language) if link is not None else None
+    )
+    categories = getattr(result, "categories", None) or []
+    article = ExtractedArticle(
+        url=page.final_url,
+        canonical_url=choose_canonical(page.final_url, meta.canonical or meta.og_url),
+        title=title,
+        text=body_text,
+        authors=authors,
+        published_at=chosen.value if chosen else None,
+        published_at_source=chosen.source if chosen else None,
+        language_hint=language,
+        site_name=site_name,
+        description=meta.description or _clean(getattr(result, "description", None)),
+        categories=tuple(str(category) for category in categories if category),
+        encoding=encoding,
+    )
+    return ExtractionResult(article=article, published_day=chosen.day if chosen else None)
+
+
+def _normalize_paragraphs(text: str) -> str:
+    # trafilatura separates blocks with single newlines; our contract is a blank line.
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n\n".join(line for line in lines if line)
+
+
+def extract_article(
+    page: RawPage, link: DiscoveredLink | None, *, now: datetime
+) -> ExtractedArticle:
+    """Extract the article in `page`, fused with its discovery metadata `link`.
+
+    Returns an `ExtractedArticle` whose `published_at` is UTC (never after `now`, never before
+    1995) with the evidence it came from. Raises `PermanentError` ("not-html", "empty-text",
+    "not-an-article") when there is no article to extract; never returns None.
+    """
+    return extract_page(page, link, now=now).article

@@ -1,0 +1,106 @@
+"""Find article links on an outlet's section or home page (pure: HTML bytes in, links out)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import lxml.html
+from lxml import etree
+
+from schemas.errors import PermanentError
+from schemas.records import DiscoveredLink, SourceKind
+
+__all__ = ["extract_article_links", "resolve_http_url", "same_site"]
+
+# Host prefixes that name the same site (a link from www.x.org to x.org or m.x.org stays home).
+_SAME_SITE_PREFIXES = ("www.", "m.", "amp.", "mobile.")
+_TITLE_MAX_CHARS = 300
+
+
+def extract_article_links(
+    html: bytes,
+    *,
+    base_url: str,
+    pattern: str | None,
+    outlet_id: str,
+) -> list[DiscoveredLink]:
+    """Return the links of a section page that lead to articles of the same site, in page order.
+
+    Relative links resolve against `<base href>` or `base_url`; fragments are dropped; each URL
+    appears once (with the first non-empty anchor text as its title). Links to other sites are
+    skipped; when `pattern` (the outlet's article URL regex, searched anywhere in the URL) is
+    given, only matching URLs are kept. Raises PermanentError(kind="bad-pattern") for an invalid
+    regex; an empty or unparsable page yields an empty list.
+    """
+    try:
+        matcher = re.compile(pattern) if pattern else None
+    except re.error as error:
+        raise PermanentError(
+            f"invalid article URL pattern {pattern!r}: {error}", kind="bad-pattern"
+        ) from error
+    if not html.strip():
+        return []
+    try:
+        document = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return []
+    base = base_url
+    for href in document.xpath("//base/@href")[:1]:
+        base = urljoin(base_url, str(href).strip())
+    home_host = urlsplit(base_url).hostname or ""
+
+    found: dict[str, str | None] = {}
+    for anchor in document.iter("a"):
+        href = anchor.get("href")
+        if not href:
+            continue
+        url = resolve_http_url(href, base)
+        if url is None or not same_site(urlsplit(url).hostname or "", home_host):
+            continue
+        if matcher is not None and not matcher.search(url):
+            continue
+        title = " ".join(anchor.text_content().split())[:_TITLE_MAX_CHARS] or None
+        if url not in found or (found[url] is None and title):
+            found[url] = title
+    return [
+        DiscoveredLink(
+            outlet_id=outlet_id,
+            url=url,
+            source_kind=SourceKind.SECTION,
+            source_url=base_url,
+            title=title,
+        )
+        for url, title in found.items()
+    ]
+
+
+def resolve_http_url(value: str, base: str) -> str | None:
+    """Resolve `value` against `base` without fragment; None unless an http(s) URL with a host."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(urljoin(base, value))
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    # The fragment never selects a different article; dropping it lets duplicates meet.
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+def same_site(host: str, home_host: str) -> bool:
+    """True when `host` is the site of `home_host`: same host, www/m variant or a subdomain."""
+    host, home = _site_root(host.lower().rstrip(".")), _site_root(home_host.lower().rstrip("."))
+    if not host or not home:
+        return False
+    return host == home or host.endswith("." + home)
+
+
+def _site_root(host: str) -> str:
+    for prefix in _SAME_SITE_PREFIXES:
+        if host.startswith(prefix) and host.count(".") >= 2:
+            return host[len(prefix) :]
+    return host
