@@ -45,6 +45,7 @@ from connectors.robots import (
     RobotsCache,
     RobotsDisallowedError,
     RobotsRules,
+    RobotsUnavailableError,
     origin_of,
     parse_robots,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "RateLimitedError",
     "RedirectLoopError",
     "RobotsDisallowedError",
+    "RobotsUnavailableError",
     "TooLargeError",
     "TooManyRedirectsError",
     "TooSlowError",
@@ -224,8 +226,8 @@ class FetchSettings:
 
     `default_requests_per_second` and `default_per_host_concurrency` apply to every host without
     its own rate (robots.txt Crawl-delay may only slow a host down, never speed it up).
-    `total_timeout` bounds a whole response (headers and body); `max_retry_wait` caps any single wait between attempts — a
-    Retry-After longer than that is returned to the caller as the error instead of waited for.
+    `total_timeout` bounds a whole response (headers and body); `max_retry_wait` caps any single
+    wait between attempts: a longer Retry-After is returned to the caller as the error instead.
     """
 
     user_agent: str = "mediamon/0.1 (+https://github.com/mediamon/mediamon; media monitoring)"
@@ -318,6 +320,7 @@ class HostLimiter:
         self._sleep = sleep
         self._cond = threading.Condition()
         self._next: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}
         self._interval: dict[str, float] = {}
         self._active: dict[str, int] = {}
         self._concurrency: dict[str, int] = {}
@@ -331,9 +334,16 @@ class HostLimiter:
             return self._interval.get(host, self._default_interval)
 
     def set_interval(self, host: str, seconds: float) -> None:
-        """Set the minimum interval between request starts for `host`."""
+        """Set the minimum interval between request starts for `host`.
+
+        Applies to the slot already booked too: a Crawl-delay read from robots.txt spaces the
+        very next request from the robots.txt request itself.
+        """
         with self._cond:
             self._interval[host] = max(0.0, seconds)
+            last = self._last_start.get(host)
+            if last is not None:
+                self._next[host] = max(self._next.get(host, 0.0), last + self._interval[host])
 
     def set_concurrency(self, host: str, limit: int) -> None:
         """Set how many requests to `host` may be in flight at once."""
@@ -368,6 +378,7 @@ class HostLimiter:
             self._active[host] = self._active.get(host, 0) + 1
             now = self._clock()
             start = max(now, self._next.get(host, 0.0))
+            self._last_start[host] = start
             self._next[host] = start + self._interval.get(host, self._default_interval)
         hook = self.on_acquire.get()
         if hook is not None:
@@ -571,7 +582,6 @@ class Fetcher:
         self.limiter = HostLimiter(
             default_interval=1.0 / rps if rps > 0 else 0.0,
             default_concurrency=self.settings.default_per_host_concurrency,
-            sleep=sleep,
         )
         self.robots = RobotsCache(
             ttl_seconds=self.settings.robots_ttl,
@@ -811,6 +821,10 @@ class Fetcher:
             if purpose != "robots" and self.settings.respect_robots:
                 rules = self.robots_rules(current, allow_private=private)
                 if not rules.can_fetch(current, self.settings.robots_agent):
+                    if rules.disallow_all:
+                        raise RobotsUnavailableError(
+                            f"not fetching {current}: {rules.reason}, retry later"
+                        )
                     raise RobotsDisallowedError(
                         f"robots.txt of {origin_of(current)} disallows {current}"
                         + (f" ({rules.reason})" if rules.reason else "")
@@ -849,10 +863,12 @@ class Fetcher:
         """One HTTP exchange: (status, redirect location, None) or (status, None, page)."""
         host = _host_key(url)
         settings = self.settings
+        # Built before the slot is taken so the first request's setup (CA bundle loading) does
+        # not eat into the interval the server observes.
+        client = self._client(private)
         self.limiter.acquire(host)
         token = _deadline.set(time.monotonic() + settings.total_timeout)
         try:
-            client = self._client(private)
             try:
                 with client.stream("GET", url, headers=headers) as response:
                     status = response.status_code
@@ -959,15 +975,13 @@ class Fetcher:
             rules = parse_robots(origin, error.status, b"")
         except (HttpServerError, RateLimitedError) as error:
             rules = parse_robots(origin, error.status, b"")
-        except ForbiddenAddressError:
-            raise
-        except MediamonError as error:
-            logger.info("robots.txt of %s unavailable: %s", origin, error.kind)
-            if isinstance(error, PermanentError):
-                # A redirect loop or an oversized robots.txt says nothing about the rules.
-                rules = parse_robots(origin, 404, b"")
-            else:
-                rules = parse_robots(origin, None, b"")
+        except (ForbiddenAddressError, BadUrlError, TransientError):
+            raise  # the host itself is unreachable or refused: not a fact about its robots.txt
+        except PermanentError as error:
+            # A redirect loop, a bad content type or an oversized robots.txt says nothing about
+            # the rules; treat it like a missing file (Google does the same for most of these).
+            logger.info("robots.txt of %s unusable: %s", origin, error.kind)
+            rules = parse_robots(origin, 404, b"")
         else:
             rules = parse_robots(origin, page.status, page.body)
         self._apply_crawl_delay(origin, rules)

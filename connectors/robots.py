@@ -3,7 +3,8 @@
 - 2xx: the file's rules apply (parsed by protego, which also reads Crawl-delay, Request-rate and
   Sitemap lines).
 - 4xx (incl. 401/403/404): no restrictions (there is no robots.txt to honour).
-- 5xx or unreachable: assume complete disallow for a short while, then ask again.
+- 5xx: assume complete disallow for a short while (a transient "robots-unavailable"), then ask
+  again. An unreachable host is reported as the connection error it is, and not cached.
 
 The fetcher loads the file itself (through its own safety checks and caps) and hands status and
 body to `parse_robots`; `RobotsCache` makes sure concurrent workers load each origin once.
@@ -19,13 +20,14 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from schemas.errors import PermanentError
+from schemas.errors import PermanentError, TransientError
 
 __all__ = [
     "ROBOTS_MAX_BYTES",
     "RobotsCache",
     "RobotsDisallowedError",
     "RobotsRules",
+    "RobotsUnavailableError",
     "origin_of",
     "parse_robots",
 ]
@@ -38,6 +40,12 @@ class RobotsDisallowedError(PermanentError):
     """robots.txt of the host disallows the URL for our user agent."""
 
     kind = "robots-disallowed"
+
+
+class RobotsUnavailableError(TransientError):
+    """robots.txt answered 5xx: Google's rule is to crawl nothing there until it recovers."""
+
+    kind = "robots-unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,7 @@ def origin_of(url: str) -> str:
 
 def parse_robots(origin: str, status: int | None, body: bytes) -> RobotsRules:
     """Interpret a robots.txt response (`status` None means unreachable) as rules for `origin`."""
-    if status is None or status >= 500:
+    if status is None or status >= 500 or status == 429:
         return RobotsRules(origin, disallow_all=True, reason=f"robots.txt unavailable ({status})")
     if status >= 400:
         return RobotsRules(origin, reason=f"no robots.txt ({status})")

@@ -155,8 +155,8 @@ class _OutletServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, outlet: SampleOutlet) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, outlet: SampleOutlet, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.outlet = outlet
         self.base_url = f"http://127.0.0.1:{self.server_address[1]}"
         self.by_path = {urlsplit(page.path).path: page for page in outlet.pages}
@@ -230,13 +230,51 @@ class RunningSamples:
         return path
 
 
+def free_port_range(count: int, *, start: int = 20000, stop: int = 30000) -> int:
+    """Return a base port such that `count` consecutive ports on 127.0.0.1 are free right now."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(start, stop - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise OSError(f"no {count} consecutive free ports on 127.0.0.1 in [{start}, {stop})")
+
+
 @contextmanager
 def serve_samples(
-    outlets: Sequence[SampleOutlet] | None = None,
+    outlets: Sequence[SampleOutlet] | None = None, *, base_port: int | None = None
 ) -> Iterator[RunningSamples]:
-    """Serve every sample outlet on its own 127.0.0.1 port for the duration of the context."""
+    """Serve every sample outlet on its own 127.0.0.1 port for the duration of the context.
+
+    With `base_port`, outlet number i (in id order) gets port `base_port + i`, so its URLs, and
+    therefore its article ids, are the same on every run; without it, free ports are taken.
+    """
     chosen = list(outlets) if outlets is not None else load_sample_outlets()
-    servers = [_OutletServer(outlet) for outlet in chosen]
+    servers: list[_OutletServer] = []
+    try:
+        for number, outlet in enumerate(chosen):
+            port = 0 if base_port is None else base_port + number
+            try:
+                servers.append(_OutletServer(outlet, port))
+            except OSError as error:
+                raise OSError(f"cannot serve sample outlet {outlet.id} on 127.0.0.1:{port}: "
+                              f"{error.strerror} (set MEDIAMON_SAMPLES_BASE_PORT)") from error
+    except OSError:
+        for server in servers:
+            server.server_close()
+        raise
     threads = [threading.Thread(target=s.serve_forever, name=f"sample-{s.outlet.id}", daemon=True)
                for s in servers]
     for thread in threads:

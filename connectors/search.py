@@ -176,6 +176,53 @@ class SearchIndex:
         """Close the client's connections."""
         self.client.close()
 
+    # --- layout management for re-indexing and template rollouts (mediamon.reindex) ----------
+
+    def list_indices(self, pattern: str) -> list[str]:
+        """Concrete indices whose names match a wildcard pattern, sorted (none: empty list)."""
+        try:
+            found = self.client.indices.get(index=pattern, allow_no_indices=True,
+                                            expand_wildcards="open")
+        except (TransportConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
+        return sorted(found.body)
+
+    def alias_indices(self, alias: str) -> list[str]:
+        """Concrete indices behind an alias, sorted (an absent alias: empty list)."""
+        if not self.client.indices.exists_alias(name=alias):
+            return []
+        return sorted(self.client.indices.get_alias(name=alias).body)
+
+    def create_index(self, name: str, body: Mapping[str, Any]) -> bool:
+        """Create an index with explicit settings/mappings/aliases; False when it already exists."""
+        if self.client.indices.exists(index=name):
+            return False
+        try:
+            self.client.indices.create(index=name, **body)
+        except ApiError as error:
+            if "resource_already_exists" in str(error):
+                return False
+            raise
+        return True
+
+    def put_templates(self, templates: Mapping[str, Mapping[str, Any]]) -> None:
+        """Put composable index templates by name (overwrites same-named ones)."""
+        for name, body in templates.items():
+            self.client.indices.put_index_template(name=name, **body)
+
+    def update_aliases(self, actions: Sequence[Mapping[str, Any]]) -> None:
+        """Apply alias add/remove actions in one atomic `_aliases` call."""
+        self.client.indices.update_aliases(actions=[dict(a) for a in actions])
+
+    def delete_indices(self, names: Sequence[str]) -> None:
+        """Delete concrete indices (missing ones are ignored)."""
+        for name in names:
+            self.client.indices.delete(index=name, ignore_unavailable=True)
+
+    def count_index(self, index: str) -> int:
+        """Documents in an index, alias or comma-separated list."""
+        return int(self.client.count(index=index)["count"])
+
 
 def _client(settings: SearchSettings) -> Elasticsearch:
     kwargs: dict[str, Any] = {

@@ -696,6 +696,27 @@ class Store:
                                 .where(t.stories.c.member_count > 1)).scalar_one()
 
 
+    # --- re-indexing and template rollouts (mediamon.reindex) --------------------------------
+
+    def story_ids(self) -> list[str]:
+        """Return every story id, sorted."""
+        with self.begin() as conn:
+            return list(conn.execute(select(t.stories.c.id).order_by(t.stories.c.id)).scalars())
+
+    def mark_articles_moved(self, versions: Mapping[str, tuple[int, str]]) -> None:
+        """Confirm articles re-sent into new indices: {article_id: (index_version, index name)}.
+
+        Unlike `mark_articles_indexed`, a row already confirmed at that version gets its index
+        name moved too (a rollout re-sends unchanged rows into the next schema version's indices).
+        """
+        c = t.articles.c
+        with self.begin() as conn:
+            for article_id, (version, index_name) in versions.items():
+                conn.execute(update(t.articles).where(c.id == article_id,
+                                                      c.indexed_version <= version)
+                             .values(indexed_version=version, indexed_index=index_name))
+
+
 def _asdict(capture: CaptureRow) -> dict[str, Any]:
     return {name: getattr(capture, name) for name in CaptureRow.__slots__}
 

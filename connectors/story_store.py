@@ -440,3 +440,94 @@ class StoryStore:
                 conn.execute(delete(t.stories).where(s.id == story))
                 counts["stories_deleted"] += 1
         return counts
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One member of a listed story, with its lag behind the origin."""
+
+    article_id: str
+    outlet_id: str
+    language: str | None
+    title: str | None
+    url: str
+    published_at: datetime | None
+    relation: str
+    score: float
+    matched_article_id: str | None
+    lag: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryListing:
+    """A story as listed by `mediamon stories`: its origin first, then the copies by time."""
+
+    story_id: str
+    origin: StoryCopy
+    copies: tuple[StoryCopy, ...]
+
+
+def list_stories(
+    conn: Connection,
+    *,
+    topic: str | None = None,
+    outlet_id: str | None = None,
+    published_from: datetime | None = None,
+    published_to: datetime | None = None,
+    min_members: int = 2,
+    limit: int = 50,
+) -> list[StoryListing]:
+    """Return stories (newest first) with at least `min_members` members, filtered.
+
+    `topic` matches a member's tag or any sub-topic (`syria` matches `syria/idlib`); `outlet_id`
+    a member's outlet; the time window applies to the story's first publication.
+    """
+    s, m, a = t.stories.c, t.story_members.c, t.articles.c
+    query = select(s.id).where(s.member_count >= min_members)
+    if published_from is not None:
+        query = query.where(s.first_published_at >= published_from)
+    if published_to is not None:
+        query = query.where(s.first_published_at < published_to)
+    if outlet_id is not None:
+        query = query.where(s.id.in_(
+            select(m.story_id).join(t.articles, a.id == m.article_id)
+            .where(a.outlet_id == outlet_id)))
+    if topic is not None:
+        g = t.article_tags.c
+        query = query.where(s.id.in_(
+            select(m.story_id).join(t.article_tags, g.article_id == m.article_id)
+            .where(or_(g.topic == topic, g.topic.like(f"{topic}/%")))))
+    story_ids = [str(x) for x in conn.execute(
+        query.order_by(s.first_published_at.desc(), s.id).limit(limit)).scalars()]
+    if not story_ids:
+        return []
+    rows = conn.execute(
+        select(m.story_id, m.article_id, m.relation, m.score, m.matched_article_id, a.outlet_id,
+               a.language, a.title, a.url, a.published_at, s.origin_article_id)
+        .join(t.articles, a.id == m.article_id)
+        .join(t.stories, s.id == m.story_id)
+        .where(m.story_id.in_(story_ids))
+    ).all()
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(str(row.story_id), []).append(row)
+    listings = []
+    for story in story_ids:
+        members = grouped.get(story, [])
+        origin_row = next((r for r in members if r.article_id == r.origin_article_id), None)
+        if origin_row is None:
+            continue
+        origin_time = utc(origin_row.published_at)
+
+        def as_copy(row: Any, origin_time: datetime | None = origin_time) -> StoryCopy:
+            when = utc(row.published_at)
+            lag = when - origin_time if when and origin_time else None
+            return StoryCopy(str(row.article_id), str(row.outlet_id), row.language, row.title,
+                             str(row.url), when, str(row.relation), float(row.score),
+                             row.matched_article_id, lag)
+
+        far = datetime.max.replace(tzinfo=UTC)
+        copies = sorted((as_copy(r) for r in members if r is not origin_row),
+                        key=lambda c: (c.published_at or far, c.article_id))
+        listings.append(StoryListing(story, as_copy(origin_row), tuple(copies)))
+    return listings

@@ -53,8 +53,9 @@ class ClusteringOptions:
     verify: VerifyOptions = DEFAULT_VERIFY
     candidates: CandidateOptions = CandidateOptions()
     crosslingual: bool = True
-    crosslingual_limit: int = 500
+    crosslingual_limit: int = 300
     crosslingual_verify: int = 8
+    crosslingual_prefilter: float = 0.3
 
 
 @dataclass(slots=True)
@@ -112,6 +113,18 @@ def _anchors_from_json(data: dict[str, Any]) -> Any:
     return Anchors(**values)
 
 
+def pack_vectors(vector: Sequence[float], units: Sequence[Sequence[float]]) -> bytes:
+    """Pack a document vector and its unit vectors as float16 rows (1 KB per 512-dim row)."""
+    rows = [list(vector), *[list(u) for u in units]]
+    return np.asarray(rows, dtype="<f2").tobytes()
+
+
+def unpack_vectors(value: bytes, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `pack_vectors`: (document vector, unit matrix) as float32."""
+    matrix = np.frombuffer(value, dtype="<f2").astype(np.float32).reshape(-1, dimensions)
+    return matrix[0], matrix[1:]
+
+
 def _prepare(articles: Sequence[ArticleText], options: ClusteringOptions) -> list[_Prepared]:
     """Fingerprint (and embed, when cross-lingual) outside any transaction: pure CPU work."""
     signals: list[Any] = [None] * len(articles)
@@ -123,10 +136,11 @@ def _prepare(articles: Sequence[ArticleText], options: ClusteringOptions) -> lis
     for article, signal in zip(articles, signals, strict=True):
         fingerprint = fingerprint_article(article.title, article.text, options.fingerprint)
         features = serialise_features(fingerprint.features)
+        features["len"] = len(article.text)
         vector = None
         if signal is not None:
             features["x"] = _anchors_to_json(signal.anchors)
-            vector = np.asarray(signal.vector, dtype="<f4").tobytes()
+            vector = pack_vectors(signal.vector, getattr(signal, "units", ()))
         prepared.append(_Prepared(article, fingerprint, features, vector, signal))
     return prepared
 
@@ -134,7 +148,8 @@ def _prepare(articles: Sequence[ArticleText], options: ClusteringOptions) -> lis
 def _crosslingual_edges(
     store: StoryStore, conn: Any, item: _Prepared, options: ClusteringOptions
 ) -> tuple[list[Edge], dict[tuple[str, str], dict[str, Any]], int]:
-    from transforms.crosslingual import COSINE_FLOOR, DocumentSignals, score_crosslingual
+    from transforms.crosslingual import DocumentSignals, score_crosslingual
+    from transforms.embeddings import DIMENSIONS
 
     article = item.article
     if item.vector is None:
@@ -144,24 +159,30 @@ def _crosslingual_edges(
                                      options.crosslingual_limit)
     if not rows:
         return [], {}, 0
-    own = np.frombuffer(item.vector, dtype="<f4")
-    matrix = np.stack([np.frombuffer(v, dtype="<f4") for _, v in rows])
+    own, _ = unpack_vectors(item.vector, DIMENSIONS)
+    matrix = np.stack([unpack_vectors(v, DIMENSIONS)[0] for _, v in rows])
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(own) or 1.0)
     cosines = matrix @ own / np.where(norms == 0, 1.0, norms)
     order = sorted(range(len(rows)), key=lambda i: (-float(cosines[i]), rows[i][0]))
     chosen = [rows[i][0] for i in order[: options.crosslingual_verify]
-              if float(cosines[i]) >= COSINE_FLOOR]
+              if float(cosines[i]) >= options.crosslingual_prefilter]
     stored = store.load_fingerprints(conn, chosen)
     edges, evidence = [], {}
     for other_id in chosen:
         other = stored.get(other_id)
         if other is None or other.vector is None or "x" not in other.extra:
             continue
+        vector, units = unpack_vectors(other.vector, DIMENSIONS)
+        fields = {f.name for f in dataclasses.fields(DocumentSignals)}
+        extra: dict[str, Any] = {}
+        if "units" in fields:
+            extra["units"] = tuple(tuple(float(x) for x in row) for row in units)
         theirs = DocumentSignals(
-            vector=tuple(float(x) for x in np.frombuffer(other.vector, dtype="<f4")),
+            vector=tuple(float(x) for x in vector),
             anchors=_anchors_from_json(other.extra["x"]),
             language=other.language,
-            length=other.features.word_count,
+            length=int(other.extra.get("len", 0)),
+            **extra,
         )
         verdict = score_crosslingual(item.signals, theirs)
         if verdict.is_copy:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -24,14 +24,14 @@ from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
 from connectors.store import PendingLink, Store, capture_row
 from mediamon.settings import Settings
-from mediamon.taxonomy_file import load_taxonomy
 from schemas.errors import MediamonError, PermanentError
 from schemas.records import Outlet, RawPage
 from schemas.registry import parse_registry_text
+from schemas.taxonomy import parse_taxonomy_text
 from transforms.documents import article_index_for, build_article_document, build_story_document
 from transforms.extraction import extract_article
 from transforms.language import identify_language
-from transforms.topics import compile_taxonomy, tag_topics
+from transforms.topics import CompiledTaxonomy, compile_taxonomy, tag_topics
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,11 @@ class Services:
         return RawArchive(self.settings.archive_dir)
 
     @cached_property
-    def taxonomy(self) -> Any:
+    def taxonomy(self) -> CompiledTaxonomy:
         """The compiled topic taxonomy."""
-        return compile_taxonomy(load_taxonomy(self.settings.taxonomy_path))
+        path = self.settings.taxonomy_path
+        return compile_taxonomy(parse_taxonomy_text(path.read_text(encoding="utf-8"),
+                                                    source=str(path)))
 
     def close(self) -> None:
         """Release connections."""
@@ -282,9 +284,10 @@ def cluster(services: Services, article_ids: Sequence[str]) -> StageReport:
     if not article_ids:
         return report
     result = assign_stories(services.store.engine, article_ids, now=services.clock())
-    for key, value in vars(result).items():
+    for item in fields(result):
+        value = getattr(result, item.name)
         if isinstance(value, int):
-            report.add(key, value)
+            report.add(f"stories_{item.name}", value)
     return report
 
 

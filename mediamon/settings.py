@@ -35,6 +35,7 @@ class Settings:
     allow_private: bool = False
     fetch_workers: int = 8
     requests_per_second: float = 1.0
+    samples_base_port: int = 18100
 
     @property
     def archive_dir(self) -> Path:
@@ -77,4 +78,5 @@ def load_settings(
         allow_private=env.get("MEDIAMON_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes"),
         fetch_workers=int(env.get("MEDIAMON_FETCH_WORKERS", "8")),
         requests_per_second=float(env.get("MEDIAMON_REQUESTS_PER_SECOND", "1.0")),
+        samples_base_port=int(env.get("MEDIAMON_SAMPLES_BASE_PORT", "18100")),
     )

@@ -1,10 +1,10 @@
 """The topic taxonomy file (`config/topics.yaml`): frozen types and their validation.
 
 A taxonomy is a list of hierarchical topics (`syria`, `syria/idlib`, ...). Each topic lists, per
-language (ISO 639-1, or `"*"` for spellings shared by every language), the terms that signal it and
-the exclusion terms that look like them but mean something else (`Syriac`, `Sirius`, `Damascus
-steel`). A child topic implies its parent. Scoring settings (title weight, threshold) live beside the
-topics so analysts can review them in one file.
+language (ISO 639-1, or `"*"` for spellings shared by every language), the terms that signal it
+and the exclusion terms that look like them but mean something else (`Syriac`, `Sirius`,
+`Damascus steel`). A child topic implies its parent. Scoring settings (title weight, threshold)
+live beside the topics so analysts can review them in one file.
 
 Term syntax (one string, matched against normalised text, see `transforms/topics.py`):
 - words separated by spaces; a multi-word term matches consecutive words;
@@ -40,11 +40,18 @@ Locations = Mapping[tuple[str | int, ...], int]
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One term of a topic: its text (term syntax above), language key and weight."""
+    """One term of a topic: its text (term syntax above), language key and weight.
+
+    `lowercase_only`: the match counts only where the source writes it in lower case (or at the
+    start of a sentence, or in an all-caps line). Romance languages write nationality adjectives in
+    lower case (es/pt "sirio", "sírio") while the same word capitalised is a proper name (the star
+    Sirio, the Sirio ship, Hospital Sirio Libanés).
+    """
 
     text: str
     language: str
     weight: float = 1.0
+    lowercase_only: bool = False
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -54,13 +61,20 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """A topic of the taxonomy; `parent` is the id before the last `/`, or None for a root."""
+    """A topic of the taxonomy; `parent` is the id before the last `/`, or None for a root.
+
+    A child is normally a part of its parent (`syria/idlib`): its matches count for the parent too.
+    With `requires_parent` it is a theme within the parent (`syria/chemical-weapons`): it is tagged
+    only when the parent is tagged on the parent's own evidence, and its matches do not count for
+    the parent (a Novichok story that names Syria once is not about Syria).
+    """
 
     id: str
     label: str
     terms: tuple[Term, ...]
     exclusions: tuple[Term, ...] = ()
     description: str | None = None
+    requires_parent: bool = False
 
     @property
     def parent(self) -> str | None:
@@ -79,15 +93,17 @@ class Scoring:
     """How hits become a tag.
 
     A hit in the title scores `title_weight` x the term weight. A body paragraph scores the sum of
-    its hits' weights (repeats of one surface in one paragraph count once beyond the first,
-    see `repeat_weight`). The body score is the best paragraph, or `spread_weight` x the number of
-    paragraphs with at least one hit when that is higher. A topic is tagged when its score reaches
-    `threshold`; `min_hits` hits are needed in any case.
+    its hits' weights (a surface repeated in the same paragraph counts `repeat_weight`). The body
+    score is the best paragraph, or `spread_weight` x the number of paragraphs with at least one hit
+    when that is higher and those paragraphs are at least `spread_min_share` of all paragraphs (a
+    few mentions thinly spread through a long article are passing mentions). A topic is tagged
+    when title score + body score reaches `threshold`; `min_hits` hits are needed in any case.
     """
 
     threshold: float = 2.0
     title_weight: float = 2.0
     spread_weight: float = 0.7
+    spread_min_share: float = 0.25
     repeat_weight: float = 0.5
     min_hits: int = 1
 
@@ -166,12 +182,16 @@ def _load_term(
     ctx: _Context, raw: object, language: str, path: tuple[str | int, ...], entry: str
 ) -> Term:
     weight = 1.0
+    lowercase_only = False
     if isinstance(raw, Mapping):
-        unknown = set(raw) - {"term", "weight"}
+        unknown = set(raw) - {"term", "weight", "lowercase"}
         if unknown:
             raise ctx.fail(path, entry, f"unknown keys {sorted(map(str, unknown))}")
         if "weight" in raw:
             weight = _number(ctx, raw["weight"], (*path, "weight"), entry)
+        lowercase_only = raw.get("lowercase", False)
+        if not isinstance(lowercase_only, bool):
+            raise ctx.fail((*path, "lowercase"), entry, "expected true or false")
         raw = raw.get("term")
         path = (*path, "term")
     if not isinstance(raw, str) or not raw.strip():
@@ -180,7 +200,7 @@ def _load_term(
     for word in words:
         if not _TERM_WORD.match(word) or word == "*":
             raise ctx.fail(path, entry, f"bad word {word!r} ('*' only at the end of a word)")
-    return Term(text=" ".join(words), language=language, weight=weight)
+    return Term(" ".join(words), language, weight, lowercase_only)
 
 
 def _load_terms(
@@ -233,7 +253,7 @@ def load_taxonomy_document(
         topic_id = raw.get("id")
         if not isinstance(topic_id, str) or not _TOPIC_ID.match(topic_id):
             raise ctx.fail((*path, "id"), None, "id must look like 'syria' or 'syria/idlib'")
-        extra = set(raw) - {"id", "label", "description", "terms", "exclude"}
+        extra = set(raw) - {"id", "label", "description", "terms", "exclude", "requires_parent"}
         if extra:
             raise ctx.fail((*path, str(sorted(map(str, extra))[0])), topic_id, "unknown key")
         if topic_id in seen:
@@ -251,8 +271,13 @@ def load_taxonomy_document(
         if not terms:
             raise ctx.fail((*path, "terms"), topic_id, "a topic needs at least one term")
         exclusions = _load_terms(ctx, raw.get("exclude"), "exclude", path, topic_id)
+        requires_parent = raw.get("requires_parent", False)
+        if not isinstance(requires_parent, bool):
+            raise ctx.fail((*path, "requires_parent"), topic_id, "expected true or false")
+        if requires_parent and not sep:
+            raise ctx.fail((*path, "requires_parent"), topic_id, "a root topic has no parent")
         seen.add(topic_id)
-        topics.append(Topic(topic_id, label, terms, exclusions, description))
+        topics.append(Topic(topic_id, label, terms, exclusions, description, requires_parent))
     return Taxonomy(tuple(topics), scoring, source, version)
 
 

@@ -174,8 +174,9 @@ def choose_publication_date(
     return best
 
 
-# Offsets in use on Earth: a UTC instant can fall on the local calendar day before or after.
-_EARLIEST_OFFSET, _LATEST_OFFSET = timedelta(hours=-12), timedelta(hours=14)
+# Offsets of the zones where nearly all news is published (Hawaii to eastern Australia): wider
+# bounds let a wrong visible date move evening or morning stories to another day.
+_EARLIEST_OFFSET, _LATEST_OFFSET = timedelta(hours=-10), timedelta(hours=10)
 
 
 def _local_day_from_page(best: DateCandidate, others: list[DateCandidate]) -> date | None:

@@ -24,14 +24,17 @@ def extract_article_links(
     base_url: str,
     pattern: str | None,
     outlet_id: str,
+    encoding: str | None = None,
 ) -> list[DiscoveredLink]:
     """Return the links of a section page that lead to articles of the same site, in page order.
 
     Relative links resolve against `<base href>` or `base_url`; fragments are dropped; each URL
     appears once (with the first non-empty anchor text as its title). Links to other sites are
     skipped; when `pattern` (the outlet's article URL regex, searched anywhere in the URL) is
-    given, only matching URLs are kept. Raises PermanentError(kind="bad-pattern") for an invalid
-    regex; an empty or unparsable page yields an empty list.
+    given, only matching URLs are kept. `encoding` (a Python codec name, e.g. from the HTTP
+    header) decodes the page; without it the parser reads the page's own declaration.
+    Raises PermanentError(kind="bad-pattern") for an invalid regex; an empty or unparsable page
+    yields an empty list.
     """
     try:
         matcher = re.compile(pattern) if pattern else None
@@ -41,9 +44,8 @@ def extract_article_links(
         ) from error
     if not html.strip():
         return []
-    try:
-        document = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError):
+    document = _parse_html(html, encoding)
+    if document is None:
         return []
     base = base_url
     for href in document.xpath("//base/@href")[:1]:
@@ -73,6 +75,18 @@ def extract_article_links(
         )
         for url, title in found.items()
     ]
+
+
+def _parse_html(html: bytes, encoding: str | None) -> lxml.html.HtmlElement | None:
+    if encoding:
+        try:
+            return lxml.html.document_fromstring(html.decode(encoding, errors="replace"))
+        except (LookupError, etree.ParserError, ValueError):
+            pass  # unknown codec, or an XML declaration lxml refuses in text: parse the bytes
+    try:
+        return lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return None
 
 
 def resolve_http_url(value: str, base: str) -> str | None:

@@ -164,6 +164,7 @@ class _Pattern:
     weight: float
     exclude: bool
     rank: tuple[int, int, int, int]
+    lowercase_only: bool = False
 
 
 @dataclass(slots=True)
@@ -190,12 +191,14 @@ class _Matcher:
 
 @dataclass(frozen=True, slots=True)
 class CompiledTaxonomy:
-    """A taxonomy turned into lookup tables; build with `compile_taxonomy`, reuse for every article."""
+    """A taxonomy as lookup tables; build with `compile_taxonomy`, reuse for every article."""
 
     taxonomy: Taxonomy
     matchers: dict[str, _Matcher]  # language -> matcher (its terms + "*" terms)
     union: _Matcher  # every language's terms, for unknown languages
-    ancestors: dict[str, tuple[str, ...]]
+    ancestors: dict[str, tuple[str, ...]]  # every ancestor: a tagged topic implies them
+    counts_for: dict[str, tuple[str, ...]]  # ancestors that a match of the topic also counts for
+    themes: frozenset[str]  # topics with requires_parent
     order: dict[str, int]
 
     def matcher_for(self, language: str | None) -> _Matcher:
@@ -222,7 +225,7 @@ def _compile_term(topic: str, term: Term, exclude: bool) -> _Pattern:
     literal = sum(len(w) for w, _ in words)
     exact_last = 0 if words[-1][1] else 1
     rank = (len(words), literal, exact_last, 1 if exclude else 0)
-    return _Pattern(topic, term.text, tuple(words), term.weight, exclude, rank)
+    return _Pattern(topic, term.text, tuple(words), term.weight, exclude, rank, term.lowercase_only)
 
 
 def compile_taxonomy(taxonomy: Taxonomy) -> CompiledTaxonomy:
@@ -243,8 +246,19 @@ def compile_taxonomy(taxonomy: Taxonomy) -> CompiledTaxonomy:
     for matcher in (*matchers.values(), union):
         matcher.freeze()
     ancestors = {t.id: taxonomy.ancestors(t.id) for t in taxonomy.topics}
+    themes = frozenset(t.id for t in taxonomy.topics if t.requires_parent)
+    counts_for: dict[str, tuple[str, ...]] = {}
+    for topic in taxonomy.topics:
+        chain: list[str] = []
+        current = topic.id
+        for ancestor in ancestors[topic.id]:
+            if current in themes:
+                break
+            chain.append(ancestor)
+            current = ancestor
+        counts_for[topic.id] = tuple(chain)
     order = {t.id: i for i, t in enumerate(taxonomy.topics)}
-    return CompiledTaxonomy(taxonomy, matchers, union, ancestors, order)
+    return CompiledTaxonomy(taxonomy, matchers, union, ancestors, counts_for, themes, order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +268,7 @@ class _Hit:
     start: int  # folded coordinates
     end: int
     weight: float
+    lowercase_only: bool = False
 
 
 def _word_matches(word: str, wanted: str, is_stem: bool) -> bool:
@@ -304,7 +319,16 @@ def _scan_words(matcher: _Matcher, folded: str) -> list[_Hit]:
                     continue
                 seen.add(pattern.topic)
                 end = words[last][1]
-                hits.append(_Hit(pattern.topic, pattern.term, start + offset, end, pattern.weight))
+                hits.append(
+                    _Hit(
+                        pattern.topic,
+                        pattern.term,
+                        start + offset,
+                        end,
+                        pattern.weight,
+                        pattern.lowercase_only,
+                    )
+                )
         index = last + 1
     return hits
 
@@ -346,10 +370,24 @@ def _scan_field(
     for hit in sorted(hits, key=lambda h: h.start):
         begin = offsets[hit.start]
         end = offsets[hit.end - 1] + 1
+        if hit.lowercase_only and not _written_lowercase(text, begin, end):
+            continue
         paragraph = -1 if field_name == TITLE else bisect.bisect_right(paragraphs, begin) - 1
         evidence = TagEvidence(hit.term, text[begin:end], field_name, begin, hit.weight)
         result.append(_FieldHit(hit.topic, evidence, paragraph))
     return result
+
+
+_SENTENCE_END = frozenset('.!?…:;"«»“”„\n-–—')
+
+
+def _written_lowercase(text: str, begin: int, end: int) -> bool:
+    """True when text[begin:end] is lower case, or capitalised only as a sentence start/all caps."""
+    surface = text[begin:end]
+    if surface == surface.lower() or surface.isupper():
+        return True
+    before = text[:begin].rstrip()
+    return not before or before[-1] in _SENTENCE_END
 
 
 def split_paragraphs(text: str) -> list[int]:
@@ -358,7 +396,7 @@ def split_paragraphs(text: str) -> list[int]:
     return [0, *(m.end() for m in pattern.finditer(text))]
 
 
-def _score(hits: Iterable[_FieldHit], taxonomy: Taxonomy) -> float:
+def _score(hits: Iterable[_FieldHit], taxonomy: Taxonomy, paragraph_count: int) -> float:
     scoring = taxonomy.scoring
     title = 0.0
     paragraphs: dict[int, float] = defaultdict(float)
@@ -372,7 +410,8 @@ def _score(hits: Iterable[_FieldHit], taxonomy: Taxonomy) -> float:
         paragraphs[hit.paragraph] += weight if key not in seen else weight * scoring.repeat_weight
         seen.add(key)
     body = max(paragraphs.values(), default=0.0)
-    body = max(body, scoring.spread_weight * len(paragraphs))
+    if len(paragraphs) >= scoring.spread_min_share * paragraph_count:
+        body = max(body, scoring.spread_weight * len(paragraphs))
     return title + body
 
 
@@ -393,26 +432,33 @@ def tag_topics(
     compiled = taxonomy if isinstance(taxonomy, CompiledTaxonomy) else compile_taxonomy(taxonomy)
     matcher = compiled.matcher_for(language)
     hits: list[_FieldHit] = []
+    paragraphs = split_paragraphs(text) if text else []
     if title:
         hits.extend(_scan_field(matcher, title, TITLE, [0]))
     if text:
-        hits.extend(_scan_field(matcher, text, BODY, split_paragraphs(text)))
+        hits.extend(_scan_field(matcher, text, BODY, paragraphs))
     if not hits:
         return ()
     by_topic: dict[str, list[_FieldHit]] = defaultdict(list)
     for hit in hits:
         by_topic[hit.topic].append(hit)
-        for ancestor in compiled.ancestors.get(hit.topic, ()):
+        for ancestor in compiled.counts_for.get(hit.topic, ()):
             by_topic[ancestor].append(hit)
     scoring = compiled.taxonomy.scoring
     tagged: dict[str, float] = {}
-    for topic, topic_hits in by_topic.items():
-        score = _score(topic_hits, compiled.taxonomy)
+    # Taxonomy order puts parents first, so a theme sees whether its parent is tagged.
+    for topic in sorted(by_topic, key=lambda t: compiled.order.get(t, len(compiled.order))):
+        topic_hits = by_topic[topic]
+        if topic in compiled.themes and compiled.ancestors[topic][0] not in tagged:
+            continue
+        score = _score(topic_hits, compiled.taxonomy, len(paragraphs))
         if score >= scoring.threshold and len(topic_hits) >= scoring.min_hits:
             tagged[topic] = score
     for topic in list(tagged):
         for ancestor in compiled.ancestors.get(topic, ()):
-            tagged.setdefault(ancestor, _score(by_topic[ancestor], compiled.taxonomy))
+            tagged.setdefault(
+                ancestor, _score(by_topic[ancestor], compiled.taxonomy, len(paragraphs))
+            )
     tags = []
     for topic in sorted(tagged, key=lambda t: compiled.order.get(t, len(compiled.order))):
         evidence = sorted(

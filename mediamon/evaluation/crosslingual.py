@@ -186,6 +186,8 @@ def summarise(pairs: Sequence[ScoredPair]) -> dict[str, Any]:
             "cosine_accept": crosslingual.COSINE_ACCEPT,
             "anchor_accept": crosslingual.ANCHOR_ACCEPT,
             "min_comparable_anchors": crosslingual.MIN_COMPARABLE_ANCHORS,
+            "facts_accept": crosslingual.FACTS_ACCEPT,
+            "min_band_facts": crosslingual.MIN_BAND_FACTS,
             "veto_min_facts": crosslingual.VETO_MIN_FACTS,
         },
         "classes": {},

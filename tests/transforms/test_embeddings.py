@@ -52,7 +52,9 @@ def test_batch_matches_single_documents(dev_documents: dict[str, Any]) -> None:
     ids = ["df02608", "da3edb8", "d609363"]
     batch = embed_documents([(dev_documents[i]["title"], dev_documents[i]["text"]) for i in ids])
     for identifier, vector in zip(ids, batch, strict=True):
-        single = embed_document(dev_documents[identifier]["title"], dev_documents[identifier]["text"])
+        single = embed_document(
+            dev_documents[identifier]["title"], dev_documents[identifier]["text"]
+        )
         assert cosine(single, vector) == pytest.approx(1.0, abs=1e-4)
 
 

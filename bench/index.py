@@ -1,0 +1,168 @@
+"""Indexing throughput: our path (`pipeline.index_pending` from a filled store) versus a bare
+`elasticsearch.helpers.bulk` of the same documents, in the same run, against the same local server.
+
+Our path does more than the bare bulk: it reads the outbox and the rows from SQL, builds the
+documents, sends them with per-item outcomes and confirms each in the store. The goal is a ratio
+(ours / bare) of at least 0.8. Prints one JSON line.
+
+Documents: the real texts of the syndication set (`shared/data/syndication/dev.jsonl`), each
+saved `--copies` times under distinct URLs (distinct articles), tagged with the shipped taxonomy.
+
+    .venv/bin/python bench/index.py [--copies 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/index.py` puts bench/, not the project, on the path
+    sys.path.insert(0, str(ROOT))
+
+from connectors.store import Store  # noqa: E402
+from schemas.records import ExtractedArticle, LanguageGuess, Outlet  # noqa: E402
+
+SYNDICATION = ROOT / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
+
+
+def load_syndication(path: Path = SYNDICATION) -> list[dict[str, Any]]:
+    """Read the syndication set (only the input fields matter here)."""
+    from mediamon.evaluation.stories import load_documents
+
+    if not path.exists():
+        raise FileNotFoundError(f"syndication set missing at {path}")
+    return load_documents(path)
+
+
+def fill_store(
+    store: Store,
+    documents: Sequence[dict[str, Any]],
+    *,
+    now: datetime,
+    cluster: bool = True,
+    crosslingual: bool = True,
+) -> list[str]:
+    """Save documents as articles of their outlets, tag them, optionally cluster them into stories.
+
+    Goes through the store's own writes (`save_article`, `save_tags`) and the pipeline's story
+    assignment, exactly as ingestion does after extraction. Returns the article ids.
+    """
+    from mediamon.clustering import ClusteringOptions, assign_stories
+    from mediamon.evaluation.stories import parse_time
+    from mediamon.taxonomy_file import load_compiled_taxonomy
+    from transforms.topics import tag_topics
+
+    taxonomy = load_compiled_taxonomy()
+    for slug in sorted({d["outlet"] for d in documents}):
+        url = next(d["url"] for d in documents if d["outlet"] == slug)
+        store.upsert_outlet(Outlet(id=slug, name=slug, homepage=f"https://{url.split('/')[2]}/"),
+                            now)
+    article_ids: list[str] = []
+    for document in documents:
+        article = ExtractedArticle(
+            url=document["url"], canonical_url=document["url"], title=document["title"],
+            text=document["text"], published_at=parse_time(document["published_at"]),
+        )
+        language = LanguageGuess(document["language"], 1.0) if document["language"] else None
+        saved = store.save_article(document["outlet"], article, capture_id=None, now=now,
+                                   language=language)
+        tags = tag_topics(taxonomy, title=document["title"], text=document["text"],
+                          language=document["language"])
+        store.save_tags(saved.article_id, tags)
+        article_ids.append(saved.article_id)
+    if cluster:
+        options = ClusteringOptions(crosslingual=crosslingual)
+        assign_stories(store.engine, sorted(set(article_ids)), now=now, options=options)
+    return article_ids
+
+
+def _copies(documents: Sequence[dict[str, Any]], copies: int) -> list[dict[str, Any]]:
+    out = []
+    for copy in range(copies):
+        for document in documents:
+            url = document["url"].split("?")[0].rstrip("/")
+            out.append({**document, "id": f"{document['id']}-{copy}",
+                        "url": f"{url}/bench-copy-{copy}"})
+    return out
+
+
+def run_bench(copies: int, work: Path) -> dict[str, Any]:
+    """Fill a store, index it through the pipeline, then bulk the same documents bare; time both."""
+    from elasticsearch import helpers
+
+    from connectors.localsearch import local_search
+    from mediamon.pipeline import Services, index_pending
+    from mediamon.settings import load_settings
+    from schemas.index import articles_alias
+    from transforms.documents import article_index_for, build_article_document
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    store = Store.open(f"sqlite:///{work / 'bench.sqlite3'}")
+    store.migrate()
+    documents = _copies(load_syndication(), copies)
+    fill_store(store, documents, now=now, cluster=False)
+    with local_search(work / "search") as server:
+        from connectors.search import SearchIndex, SearchSettings
+
+        settings = replace(load_settings(data_dir=work), search_url=server.url,
+                           search_prefix="benchours")
+        ours = SearchIndex(SearchSettings(url=server.url, prefix="benchours"))
+        services = Services(settings, store, ours)
+        ours.ensure_layout()
+        started = time.perf_counter()
+        report = index_pending(services)
+        ours_seconds = time.perf_counter() - started
+        ours.refresh()
+        ours_count = ours.count_articles()
+
+        # The same documents, built once outside the timer, sent bare into another prefix.
+        bare = SearchIndex(SearchSettings(url=server.url, prefix="benchbare"))
+        bare.ensure_layout()
+        rows = store.load_article_documents(store.article_ids())
+        actions = [{"_op_type": "index", "_index": article_index_for("benchbare", row),
+                    "_id": row["id"], "_source": build_article_document(row)} for row in rows]
+        started = time.perf_counter()
+        helpers.bulk(bare.client, actions, chunk_size=500)
+        bare_seconds = time.perf_counter() - started
+        bare.refresh()
+        bare_count = int(bare.client.count(index=articles_alias("benchbare"))["count"])
+        ours.close()
+        bare.close()
+    store.dispose()
+    ours_rate = ours_count / ours_seconds
+    bare_rate = bare_count / bare_seconds
+    return {
+        "bench": "index",
+        "documents": len(documents),
+        "indexed_ours": ours_count,
+        "indexed_bare": bare_count,
+        "ours_docs_per_s": round(ours_rate, 1),
+        "bare_bulk_docs_per_s": round(bare_rate, 1),
+        "ratio": round(ours_rate / bare_rate, 3),
+        "goal_ratio": 0.8,
+        "index_errors": len(report.errors),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its JSON line; exit 1 when a document went missing."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=40, help="copies of the 67-document set")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mediamon-bench-index-") as tmp:
+        result = run_bench(args.copies, Path(tmp))
+    print(json.dumps(result))
+    return 0 if result["indexed_ours"] == result["indexed_bare"] == result["documents"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

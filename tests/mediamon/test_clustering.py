@@ -1,0 +1,293 @@
+"""Story assignment through the SQL store, on SQLite and on PostgreSQL (a fresh database).
+
+PostgreSQL is expected at MEDIAMON_TEST_POSTGRES_URL (default: the local trust-auth server's
+`postgres` database); the fixture creates `mediamon_test_<random>` and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from connectors.store import Store
+from mediamon.clustering import ClusteringOptions, assign_stories, assign_stories_between
+from mediamon.commands.stories import register
+from mediamon.evaluation.stories import parse_time
+from schemas import tables as t
+from schemas.records import ExtractedArticle, LanguageGuess, Outlet
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication"
+DEV = DATA / "dev.jsonl"
+POSTGRES_URL = os.environ.get(
+    "MEDIAMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+MONOLINGUAL = ClusteringOptions(crosslingual=False)
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+STORIES = ("doobie-tour", "hitler-house-police", "idlib-white-helmets", "cat-found-nm")
+
+
+@pytest.fixture(scope="module")
+def documents() -> list[dict[str, Any]]:
+    assert DEV.exists(), f"labelled set missing: {DEV}"
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def subset(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Four stories (their same-language members) and the unrelated documents of their week."""
+    chosen = [d for d in documents if d["story"] in STORIES and d["relation"] != "translation"]
+    # Same-week negatives, including the other White Helmets article (afp-fr) and the BBC-like
+    # digest's neighbours; capped to keep the module fast.
+    unrelated = [d for d in documents if d["relation"] == "unrelated"
+                 and d["language"] in ("en", "fr")]
+    return chosen + unrelated[:9]
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"mediamon_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        opened = Store.open(f"sqlite:///{tmp_path / 'stories.db'}")
+    else:
+        opened = Store.open(request.getfixturevalue("postgres_database"))
+        t.metadata.drop_all(opened.engine)
+        with opened.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    opened.migrate()
+    yield opened
+    opened.dispose()
+
+
+def save_documents(store: Store, docs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Save documents as articles of their outlets; return doc id -> article id."""
+    ids = {}
+    for doc in docs:
+        host = doc["url"].split("/")[2]
+        store.upsert_outlet(Outlet(doc["outlet"], doc["outlet"], f"https://{host}/"), NOW)
+        article = ExtractedArticle(doc["url"], doc["url"], doc["title"], doc["text"],
+                                   published_at=parse_time(doc["published_at"]))
+        saved = store.save_article(doc["outlet"], article, capture_id=None, now=NOW,
+                                   language=LanguageGuess(doc["language"], 1.0))
+        ids[doc["id"]] = saved.article_id
+    return ids
+
+
+def stories_by_doc(store: Store, ids: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Return doc id -> (story id, relation)."""
+    m = t.story_members.c
+    with store.engine.connect() as conn:
+        rows = {r.article_id: (r.story_id, r.relation)
+                for r in conn.execute(select(m.article_id, m.story_id, m.relation))}
+    return {doc: rows[article] for doc, article in ids.items()}
+
+
+def check_against_labels(docs: Sequence[dict[str, Any]], got: dict[str, tuple[str, str]]) -> None:
+    by_id = {d["id"]: d for d in docs}
+    for a in by_id:
+        for b in by_id:
+            if a >= b:
+                continue
+            gold = by_id[a]["story"] is not None and by_id[a]["story"] == by_id[b]["story"]
+            assert (got[a][0] == got[b][0]) == gold, (a, b)
+    for doc in docs:
+        if doc["relation"] == "origin":
+            assert got[doc["id"]][1] == "origin", doc["id"]
+
+
+def test_assignment_matches_labels_and_second_run_writes_nothing(
+    store: Store, subset: list[dict[str, Any]]
+) -> None:
+    ids = save_documents(store, subset)
+    first = assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    assert first.articles == len(subset) and first.writes > 0
+    check_against_labels(subset, stories_by_doc(store, ids))
+    second = assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    assert second.writes == 0 and second.articles_bumped == 0
+    third = assign_stories_between(store.engine, datetime(2019, 11, 1, tzinfo=UTC),
+                                   datetime(2019, 12, 1, tzinfo=UTC), now=NOW,
+                                   options=MONOLINGUAL)
+    assert third.articles > 0 and third.writes == 0
+
+
+def test_arrival_order_does_not_change_the_result(
+    store: Store, subset: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ids = save_documents(store, subset)
+    assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    reference = stories_by_doc(store, ids)
+    other = Store.open(f"sqlite:///{tmp_path / 'shuffled.db'}")
+    other.migrate()
+    try:
+        shuffled = list(subset)
+        random.Random(7).shuffle(shuffled)
+        other_ids = save_documents(other, shuffled)
+        for doc in shuffled:  # one article at a time, in a different order
+            assign_stories(other.engine, [other_ids[doc["id"]]], now=NOW, options=MONOLINGUAL)
+        assert stories_by_doc(other, other_ids) == reference
+    finally:
+        other.dispose()
+
+
+def test_earlier_copy_arriving_later_re_elects_the_origin(
+    store: Store, subset: list[dict[str, Any]]
+) -> None:
+    story = [d for d in subset if d["story"] == "doobie-tour"]
+    origin = next(d for d in story if d["relation"] == "origin")
+    copies = [d for d in story if d is not origin]
+    ids = save_documents(store, copies)
+    assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    before = stories_by_doc(store, ids)
+    assert len({s for s, _ in before.values()}) == 1
+    a = t.articles.c
+    with store.engine.connect() as conn:
+        versions = dict(conn.execute(select(a.id, a.index_version)).all())
+    ids.update(save_documents(store, [origin]))
+    result = assign_stories(store.engine, [ids[origin["id"]]], now=NOW, options=MONOLINGUAL)
+    after = stories_by_doc(store, ids)
+    assert after[origin["id"]][1] == "origin"
+    assert len({s for s, _ in after.values()}) == 1
+    assert result.stories_deleted == 1
+    with store.engine.connect() as conn:
+        bumped = dict(conn.execute(select(a.id, a.index_version)).all())
+        story_row = conn.execute(select(t.stories).where(
+            t.stories.c.id == after[origin["id"]][0])).mappings().one()
+    for doc in copies:
+        assert bumped[ids[doc["id"]]] > versions[ids[doc["id"]]], doc["id"]
+    assert story_row["origin_article_id"] == ids[origin["id"]]
+    assert story_row["indexed_version"] < story_row["index_version"]
+    assert story_row["member_count"] == len(story)
+
+
+@pytest.mark.postgres
+def test_two_concurrent_workers_do_not_split_a_story(
+    postgres_database: str, subset: list[dict[str, Any]]
+) -> None:
+    store = Store.open(postgres_database)
+    t.metadata.drop_all(store.engine)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    store.migrate()
+    try:
+        docs = [d for d in subset if d["story"] is not None]
+        ids = save_documents(store, docs)
+        order = sorted(ids.values())
+        halves = [order[0::2], order[1::2]]
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def work(batch: list[str]) -> None:
+            try:
+                barrier.wait()
+                for article in batch:
+                    assign_stories(store.engine, [article], now=NOW, options=MONOLINGUAL)
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(half,)) for half in halves]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        check_against_labels(docs, stories_by_doc(store, ids))
+        with store.engine.connect() as conn:
+            stories = conn.execute(select(t.stories.c.id, t.stories.c.member_count)).all()
+            members = conn.execute(select(t.story_members.c.story_id)).scalars().all()
+        assert sorted(s.member_count for s in stories if s.member_count > 1) == sorted(
+            sum(1 for d in docs if d["story"] == name) for name in STORIES)
+        assert len(members) == len(docs)
+    finally:
+        t.metadata.drop_all(store.engine)
+        store.dispose()
+
+
+def test_translation_joins_through_the_crosslingual_path(
+    tmp_path: Path, documents: list[dict[str, Any]]
+) -> None:
+    docs = [d for d in documents if d["story"] == "hitler-house-police"]
+    docs += [d for d in documents if d["relation"] == "unrelated" and d["language"] == "de"]
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store.migrate()
+    try:
+        ids = save_documents(store, docs)
+        assign_stories(store.engine, list(ids.values()), now=NOW)
+        got = stories_by_doc(store, ids)
+        check_against_labels(docs, got)
+        assert got["d1a408f"][1] == "translation"
+    finally:
+        store.dispose()
+
+
+def test_eval_command_prints_metrics_next_to_the_baseline(
+    tmp_path: Path, subset: list[dict[str, Any]]
+) -> None:
+    gold = tmp_path / "gold.jsonl"
+    small = [d for d in subset if d["story"] in ("doobie-tour", "cat-found-nm")]
+    small += [d for d in subset if d["relation"] == "unrelated"][:4]
+    gold.write_text("".join(json.dumps(d) + "\n" for d in small), encoding="utf-8")
+    app, eval_app = typer.Typer(), typer.Typer()
+    app.add_typer(eval_app, name="eval")
+    register(app, eval_app)
+    predictions = tmp_path / "pred.jsonl"
+    result = CliRunner().invoke(app, [
+        "eval", "stories", str(gold), "--predictions", str(predictions),
+        "--score-script", str(DATA / "score.py"), "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["pipeline"]["pairwise"]["f1"] == 1.0
+    assert report["baseline"]["pairwise"]["recall"] < 1.0
+    lines = [json.loads(x) for x in predictions.read_text().splitlines()]
+    assert {x["id"] for x in lines} == {d["id"] for d in small}
+    assert sum(x["origin"] for x in lines) == 2
+
+
+def test_stories_command_lists_origin_and_lagged_copies(
+    tmp_path: Path, subset: list[dict[str, Any]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'list.db'}"
+    store = Store.open(url)
+    store.migrate()
+    docs = [d for d in subset if d["story"] == "cat-found-nm"]
+    ids = save_documents(store, docs)
+    assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    store.dispose()
+    app, eval_app = typer.Typer(), typer.Typer()
+    register(app, eval_app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["stories", "--database-url", url,
+                                      "--from", "2019-11-19", "--outlet", "sfgate-en"],
+                                env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    assert "mysanantonio-en" in result.output and "+00:01:00" in result.output
+    assert "+00:00:07" in result.output
