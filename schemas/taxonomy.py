@@ -98,13 +98,16 @@ class Scoring:
     when that is higher and those paragraphs are at least `spread_min_share` of all paragraphs (a
     few mentions thinly spread through a long article are passing mentions). A topic is tagged
     when title score + body score reaches `threshold`; `min_hits` hits are needed in any case.
+    A match that is one short item of an enumeration ("Iraq, Libya, Syria and Yemen") weighs
+    `list_weight` times its term's weight.
     """
 
     threshold: float = 2.0
     title_weight: float = 2.0
     spread_weight: float = 0.7
     spread_min_share: float = 0.25
-    repeat_weight: float = 0.5
+    repeat_weight: float = 1.0
+    list_weight: float = 0.5
     min_hits: int = 1
 
 

@@ -10,7 +10,6 @@ recorded in `server.requests` (path, headers, monotonic arrival time) for assert
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -82,7 +81,7 @@ class LocalServer:
                 reply = route(seen) if route else Reply(404, {"Content-Type": "text/plain"}, b"")
                 try:
                     self._write(reply)
-                except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+                except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
                     self.close_connection = True
 
             def _write(self, reply: Reply) -> None:

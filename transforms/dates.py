@@ -46,7 +46,7 @@ class DateCandidate:
 
 _ISO_LIKE = re.compile(
     r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"
-    r"(?:[T\s]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,]\d+)?)?)?"
+    r"(?:[T\s]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{1,2})(?:[.,]\d+)?)?)?"
     r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2}|[+-]\d{2}(?!\d))?",
     re.IGNORECASE,
 )
@@ -179,14 +179,22 @@ def choose_publication_date(
 _EARLIEST_OFFSET, _LATEST_OFFSET = timedelta(hours=-10), timedelta(hours=10)
 
 
-def _local_day_from_page(best: DateCandidate, others: list[DateCandidate]) -> date | None:
-    """Return the local day a day-only candidate names for an instant written in UTC, or None.
+_SAME_INSTANT = timedelta(minutes=5)
 
+
+def _local_day_from_page(best: DateCandidate, others: list[DateCandidate]) -> date | None:
+    """Return the publisher-local day of an instant written in UTC (or without zone), or None.
+
+    First choice: another candidate for the same instant written with a non-zero UTC offset.
     CMSs often write `datePublished` in UTC while the page shows the publisher's local day: a
     story at 23:30 local in Rome is "22:30Z" the same day, but 02:00 local in Tokyo is the previous
     UTC day. A day-only candidate (visible date, URL) adjacent to the UTC day and reachable with a
     real UTC offset is the publisher's day.
     """
+    for other in others:
+        # The same instant written elsewhere with the publisher's own offset names its day.
+        if other.has_time and other.written_offset and abs(other.value - best.value) <= _SAME_INSTANT:
+            return other.day
     for other in others:
         if other.has_time or other.day == best.day:
             continue

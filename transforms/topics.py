@@ -65,12 +65,18 @@ _SPECIAL_FOLD = {
     "`": "'",
     "´": "'",
     "＇": "'",
+    "ʿ": "",  # ayn and hamza of scholarly transliteration: Maʿarrat, Idlibʾ
+    "ʾ": "",
+    "·": "",  # Chinese transliteration dot between name parts: 巴卜·哈瓦
+    "・": "",
 }
 
 # Lowercase Cyrillic letters that look like Latin ones (and back).
 _CYR_TO_LAT = dict(zip("аеорсухіјѕһԁӏ", "aeopcyxijshdl", strict=True))
 _LAT_TO_CYR = {lat: cyr for cyr, lat in _CYR_TO_LAT.items()}
 
+_LATIN = re.compile(r"[a-z]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n")
 _LINE_BREAK = re.compile(r"\n")
@@ -133,6 +139,8 @@ def _fold_offsets(text: str) -> list[int]:
 
 def _unmix_scripts(word: str) -> str:
     """Map Cyrillic/Latin lookalikes in a mixed-script word to the word's majority script."""
+    if word.isascii() or not _CYRILLIC.search(word) or not _LATIN.search(word):
+        return word
     latin = sum(1 for c in word if "a" <= c <= "z")
     cyrillic = sum(1 for c in word if "\u0400" <= c <= "\u04ff")
     if not latin or not cyrillic:
@@ -144,6 +152,8 @@ def _unmix_scripts(word: str) -> str:
 def _word_forms(word: str) -> list[tuple[str, int]]:
     """Candidate forms of a folded word with their offset in it (apostrophe parts, clitics)."""
     forms = [(word, 0)]
+    if word.isascii() and "'" not in word:
+        return forms
     if "'" in word:
         head = word.split("'", 1)[0]
         tail_at = word.rfind("'") + 1
@@ -174,6 +184,7 @@ class _Matcher:
     stem_lengths: tuple[int, ...] = ()
     substrings: dict[str, list[_Pattern]] = field(default_factory=lambda: defaultdict(list))
     substring_regex: re.Pattern[str] | None = None
+    heads: frozenset[str] = frozenset()  # first two letters of every first word: a cheap filter
 
     def add(self, pattern: _Pattern) -> None:
         if pattern.words[0][0] and _SUBSTRING_SCRIPT.search(pattern.words[0][0]):
@@ -184,6 +195,7 @@ class _Matcher:
 
     def freeze(self) -> None:
         self.stem_lengths = tuple(sorted({len(s) for s in self.stems}, reverse=True))
+        self.heads = frozenset(w[:2] for w in (*self.exact, *self.stems))
         if self.substrings:
             ordered = sorted(self.substrings, key=len, reverse=True)
             self.substring_regex = re.compile("|".join(re.escape(s) for s in ordered))
@@ -222,6 +234,8 @@ def _compile_term(topic: str, term: Term, exclude: bool) -> _Pattern:
         words.append((_unmix_scripts(parts[-1]), is_stem))
     if not words:
         raise ValueError(f"term {term.text!r} of topic {topic!r} has no letters")
+    if words[0][1] and len(words[0][0]) < 2:
+        raise ValueError(f"stem {term.text!r} of topic {topic!r} is shorter than two letters")
     literal = sum(len(w) for w, _ in words)
     exact_last = 0 if words[-1][1] else 1
     rank = (len(words), literal, exact_last, 1 if exclude else 0)
@@ -286,6 +300,8 @@ def _scan_words(matcher: _Matcher, folded: str) -> list[_Hit]:
         start, _, word = words[index]
         best: list[tuple[_Pattern, int, int]] = []  # pattern, start offset, last word index
         for form, offset in _word_forms(word):
+            if form[:2] not in matcher.heads:
+                continue
             candidates: list[_Pattern] = list(matcher.exact.get(form, ()))
             for length in matcher.stem_lengths:
                 if length <= len(form):
@@ -358,8 +374,37 @@ class _FieldHit:
     paragraph: int  # -1 for the title
 
 
+_SENTENCE_BOUNDARY = re.compile(r"[.!?](?=\s)|[\n。！？]")
+_LIST_SEPARATOR = re.compile(r"(?<!\d)[,;](?!\d)|[،、؛]")
+
+
+def _in_enumeration(text: str, begin: int, end: int) -> bool:
+    """True when text[begin:end] is one short item of a list ("Iraq, Libya, Syria and Yemen").
+
+    The sentence around it must have at least two list separators (, ; ، 、) and the item's own
+    stretch between separators at most three words.
+    """
+    sentence_start = 0
+    for match in _SENTENCE_BOUNDARY.finditer(text, max(0, begin - 400), begin):
+        sentence_start = match.end()
+    after = _SENTENCE_BOUNDARY.search(text, end, end + 400)
+    sentence_end = after.start() if after else min(len(text), end + 400)
+    separators = [m.start() for m in _LIST_SEPARATOR.finditer(text, sentence_start, sentence_end)]
+    if len(separators) < 2:
+        return False
+    left = max((p + 1 for p in separators if p < begin), default=sentence_start)
+    right = min((p for p in separators if p >= end), default=sentence_end)
+    if left == sentence_start and right == sentence_end:
+        return False
+    return len(_WORD.findall(text[left:right])) <= 3
+
+
 def _scan_field(
-    matcher: _Matcher, text: str, field_name: str, paragraphs: Sequence[int]
+    matcher: _Matcher,
+    text: str,
+    field_name: str,
+    paragraphs: Sequence[int],
+    list_weight: float = 1.0,
 ) -> list[_FieldHit]:
     folded = fold_text(text)
     hits = _scan_words(matcher, folded) + _scan_substrings(matcher, folded)
@@ -373,7 +418,10 @@ def _scan_field(
         if hit.lowercase_only and not _written_lowercase(text, begin, end):
             continue
         paragraph = -1 if field_name == TITLE else bisect.bisect_right(paragraphs, begin) - 1
-        evidence = TagEvidence(hit.term, text[begin:end], field_name, begin, hit.weight)
+        weight = hit.weight
+        if list_weight != 1.0 and _in_enumeration(text, begin, end):
+            weight *= list_weight
+        evidence = TagEvidence(hit.term, text[begin:end], field_name, begin, weight)
         result.append(_FieldHit(hit.topic, evidence, paragraph))
     return result
 
@@ -433,10 +481,11 @@ def tag_topics(
     matcher = compiled.matcher_for(language)
     hits: list[_FieldHit] = []
     paragraphs = split_paragraphs(text) if text else []
+    list_weight = compiled.taxonomy.scoring.list_weight
     if title:
-        hits.extend(_scan_field(matcher, title, TITLE, [0]))
+        hits.extend(_scan_field(matcher, title, TITLE, [0], list_weight))
     if text:
-        hits.extend(_scan_field(matcher, text, BODY, paragraphs))
+        hits.extend(_scan_field(matcher, text, BODY, paragraphs, list_weight))
     if not hits:
         return ()
     by_topic: dict[str, list[_FieldHit]] = defaultdict(list)

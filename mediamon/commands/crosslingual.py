@@ -1,4 +1,4 @@
-"""`mediamon eval crosslingual`: cross-language copy scoring measured on a labelled syndication set."""
+"""`mediamon eval crosslingual`: cross-language copy scoring on a labelled syndication set."""
 
 from __future__ import annotations
 

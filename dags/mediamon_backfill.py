@@ -1,0 +1,54 @@
+"""mediamon_backfill: rebuild a date range on demand (the same function as `mediamon backfill`).
+
+Trigger it with params, e.g. `airflow dags trigger mediamon_backfill --conf
+'{"from": "2018-09-08", "to": "2018-09-09", "outlets": [], "stages": []}'` (`to` is inclusive
+when it is a day; empty lists mean every outlet and every stage). A failed try resumes from the
+checkpoint the previous try left in the store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "mediamon",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+}
+STAGES = ["discover", "fetch", "extract", "cluster", "tag", "index"]
+
+
+@dag(
+    dag_id="mediamon_backfill",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["mediamon", "backfill"],
+    doc_md=__doc__,
+    params={
+        "from": Param("2018-09-08", type="string", format="date", description="first day"),
+        "to": Param("2018-09-09", type="string", format="date", description="last day, included"),
+        "outlets": Param([], type="array", items={"type": "string"}, description="outlet ids"),
+        "stages": Param([], type="array", items={"type": "string", "enum": STAGES}),
+    },
+)
+def mediamon_backfill() -> None:
+    """One task: the whole backfill, resumable."""
+
+    @task(execution_timeout=timedelta(hours=12))
+    def backfill(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from mediamon.orchestration import backfill_from_params
+
+        return backfill_from_params(params or {})
+
+    backfill()
+
+
+mediamon_backfill()

@@ -1,0 +1,378 @@
+"""Airflow-facing glue: settings from Airflow, and one callable per DAG task.
+
+The DAG files under `dags/` only wire these callables to schedules, mapping and retries; this
+module is the only place of the package that knows Airflow, and it imports Airflow lazily (inside
+functions), so the pipeline and its command line work without it.
+
+Settings: `MEDIAMON_*` environment variables (see `mediamon.settings`), overridden by the Airflow
+Connections `mediamon_store` (the SQL store) and `mediamon_search` (Elasticsearch) when they are
+defined, and the Variable `mediamon_outlets` (a JSON list of outlet ids; all enabled outlets when
+unset). Credentials are never logged: only the masked database URL and the search host are.
+
+Every callable returns a small JSON-serialisable dict (it becomes the task's XCom) and raises a
+`TransientError` only for what a retry can fix, so Airflow's retries with backoff do the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from mediamon.settings import Settings, load_settings
+from schemas.errors import ConfigError, TransientError
+
+log = logging.getLogger(__name__)
+
+STORE_CONNECTION = "mediamon_store"
+SEARCH_CONNECTION = "mediamon_search"
+OUTLETS_VARIABLE = "mediamon_outlets"
+LIVE_LAG_VARIABLE = "mediamon_live_lag_hours"
+# An interval that ended longer ago than this is a catch-up: its links come from dated sitemap
+# and feed entries (as in a backfill), because live feeds no longer list them.
+DEFAULT_LIVE_LAG = timedelta(hours=6)
+# Sources of an outlet that consecutively failed this often are reported as unhealthy.
+UNHEALTHY_AFTER_FAILURES = 3
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def settings_from_airflow(environ: Mapping[str, str] | None = None) -> Settings:
+    """Return the pipeline settings for a task: environment, then Airflow Connections on top."""
+    settings = load_settings(os.environ if environ is None else environ)
+    store = _connection(STORE_CONNECTION)
+    if store is not None:
+        settings = settings.with_overrides(database_url=database_url_of(store))
+    search = _connection(SEARCH_CONNECTION)
+    if search is not None:
+        extra = _extra(search)
+        settings = settings.with_overrides(
+            search_url=search_url_of(search),
+            search_username=search.login or None,
+            search_password=search.password or None,
+            search_api_key=extra.get("api_key") or settings.search_api_key,
+            search_prefix=extra.get("prefix") or settings.search_prefix,
+        )
+    return settings
+
+
+def database_url_of(connection: Any) -> str:
+    """The SQLAlchemy URL of an Airflow Connection to the store.
+
+    `postgres` connections use the psycopg 3 driver; `sqlite` ones name the file in `host`; any
+    other type may give a full SQLAlchemy URL in its extra field `sqlalchemy_url`.
+    """
+    from sqlalchemy.engine import URL
+
+    extra = _extra(connection)
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    kind = (connection.conn_type or "").lower()
+    if kind in ("postgres", "postgresql"):
+        url = URL.create(
+            "postgresql+psycopg",
+            username=connection.login or None,
+            password=connection.password or None,
+            host=connection.host or None,
+            port=connection.port or None,
+            database=connection.schema or None,
+        )
+        return url.render_as_string(hide_password=False)
+    if kind == "sqlite":
+        return f"sqlite:///{connection.host}"
+    raise ConfigError(
+        f"connection {STORE_CONNECTION}: type {kind!r} is not postgres or sqlite and has no "
+        "extra 'sqlalchemy_url'",
+        kind="config",
+    )
+
+
+def search_url_of(connection: Any) -> str:
+    """The base URL of an Airflow Connection to Elasticsearch (`http`/`https` from its schema)."""
+    extra = _extra(connection)
+    scheme = extra.get("scheme") or connection.schema or "http"
+    if scheme not in ("http", "https"):
+        scheme = "http"
+    host = connection.host or "127.0.0.1"
+    if "://" in host:  # a connection whose host already holds the whole URL
+        return str(host).rstrip("/")
+    port = connection.port or 9200
+    return f"{scheme}://{host}:{port}"
+
+
+def _extra(connection: Any) -> dict[str, Any]:
+    try:
+        value = connection.extra_dejson
+    except (AttributeError, ValueError):
+        return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _connection(conn_id: str) -> Any:
+    """The Airflow Connection `conn_id`, or None when it is not defined."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def _variable(key: str, default: Any = None, *, json: bool = False) -> Any:
+    from airflow.sdk import Variable
+
+    return Variable.get(key, default=default, deserialize_json=json)
+
+
+def _selected_outlets() -> list[str] | None:
+    chosen = _variable(OUTLETS_VARIABLE, None, json=True)
+    if chosen is None:
+        return None
+    if not isinstance(chosen, list) or not all(isinstance(item, str) for item in chosen):
+        raise ConfigError(f"Variable {OUTLETS_VARIABLE} must be a JSON list of outlet ids")
+    return list(chosen)
+
+
+# --- mediamon_ingest --------------------------------------------------------------------
+
+
+def list_outlet_ids() -> list[str]:
+    """The ids of the outlets one ingest run maps over (registry order)."""
+    from mediamon.pipeline import load_outlets
+
+    settings = settings_from_airflow()
+    outlets = load_outlets(settings, _selected_outlets())
+    log.info("ingest outlets=%d registry=%s", len(outlets), settings.registry_path)
+    return [outlet.id for outlet in outlets]
+
+
+def ingest_outlet(
+    outlet_id: str,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Discover and fetch one outlet for one data interval; return the changed article ids.
+
+    A current interval reads the outlet's live feeds, sitemaps and sections and fetches every
+    pending link; an interval that ended more than the live lag ago (catch-up or backfill) takes
+    the links dated inside it from sitemaps and feeds, as `mediamon backfill` does. Either way
+    every write is keyed, so a retried or repeated run writes nothing new. Raises
+    `TransientError` when every source of the outlet failed transiently (worth a retry).
+    """
+    from mediamon.backfill import BackfillRequest, run_backfill
+    from mediamon.pipeline import discover, fetch_pending, load_outlets, open_services, utc_now
+
+    if interval_start is None or interval_end is None:
+        raise ConfigError("mediamon_ingest runs need a data interval (CronDataIntervalTimetable)")
+    settings = settings_from_airflow()
+    moment = now or utc_now()
+    lag = timedelta(
+        hours=float(_variable(LIVE_LAG_VARIABLE, DEFAULT_LIVE_LAG.total_seconds() / 3600))
+    )
+    live = interval_end >= moment - lag
+    with open_services(settings) as services:
+        outlets = load_outlets(settings, [outlet_id])
+        if live:
+            report = discover(services, outlets)
+            fetched, changed = fetch_pending(services, outlets)
+            report.merge(fetched)
+        else:
+            request = BackfillRequest(
+                interval_start, interval_end, (outlet_id,), stages=("discover", "fetch")
+            )
+            result = run_backfill(services, outlets, request)
+            report = result.report
+            changed = _window_article_ids(services, outlet_id, interval_start, interval_end)
+        from transforms import ids
+
+        services.store.record_run(
+            {
+                "id": ids.run_id(
+                    "ingest", interval_start.isoformat(), interval_end.isoformat(), outlet_id
+                ),
+                "kind": "ingest",
+                "started_at": moment,
+                "finished_at": utc_now(),
+                "window_start": interval_start,
+                "window_end": interval_end,
+                "status": "done",
+                "counts": {"mode": "live" if live else "catch-up", **report.counts},
+            }
+        )
+    discovery_errors = [e for e in report.errors if e[0].startswith(f"{outlet_id} ")]
+    if (
+        discovery_errors
+        and not report.counts.get("links_seen", 0)
+        and all(_is_transient(e[1]) for e in discovery_errors)
+    ):
+        raise TransientError(
+            f"outlet {outlet_id}: every source failed ({discovery_errors[0][1]}); retry later"
+        )
+    log.info(
+        "ingested outlet=%s mode=%s window=%s..%s changed=%d errors=%d",
+        outlet_id,
+        "live" if live else "catch-up",
+        interval_start.isoformat(),
+        interval_end.isoformat(),
+        len(changed),
+        len(report.errors),
+    )
+    return {
+        "outlet": outlet_id,
+        "mode": "live" if live else "catch-up",
+        "changed": sorted(changed),
+        "counts": dict(sorted(report.counts.items())),
+        "errors": len(report.errors),
+    }
+
+
+def _window_article_ids(services: Any, outlet_id: str, start: datetime, end: datetime) -> list[str]:
+    from connectors.backfill_queries import links_in_window
+
+    links = links_in_window(services.store, start, end, [outlet_id])
+    return sorted({item.article_id for item in links if item.article_id})
+
+
+# Kinds of `TransientError` subclasses (connectors.http, connectors.store): worth a retry.
+_TRANSIENT_KINDS = frozenset(
+    {"transient", "timeout", "too-slow", "connection", "http-429", "http-5xx", "store-unavailable"}
+)
+
+
+def _is_transient(kind: str) -> bool:
+    return kind in _TRANSIENT_KINDS
+
+
+def cluster_changed(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Cluster the articles the mapped ingest tasks changed, plus any article left unclustered.
+
+    The store query makes the task self-healing: articles of an outlet task whose XCom is lost,
+    or of a run whose clustering failed, are picked up by the next run.
+    """
+    from connectors.backfill_queries import unclustered_article_ids
+    from mediamon.pipeline import cluster, open_services
+
+    changed: set[str] = set()
+    for outcome in outcomes:
+        if outcome:
+            changed.update(outcome.get("changed", []))
+    with open_services(settings_from_airflow()) as services:
+        leftover = unclustered_article_ids(services.store)
+        report = cluster(services, sorted(changed | set(leftover)))
+    log.info("clustered changed=%d unclustered=%d", len(changed), len(leftover))
+    return {"articles": len(changed | set(leftover)), "counts": dict(sorted(report.counts.items()))}
+
+
+def index_documents() -> dict[str, Any]:
+    """Send every pending article and story to the search index (the store's outbox).
+
+    Raises `TransientError` when the index is unreachable, so the task retries; nothing is lost
+    meanwhile, the documents stay pending for the next run.
+    """
+    from mediamon.pipeline import index_pending, open_services
+
+    with open_services(settings_from_airflow()) as services:
+        report = index_pending(services)
+    if report.counts.get("index_unavailable"):
+        raise TransientError("search index unavailable; documents stay pending")
+    return {"counts": dict(sorted(report.counts.items())), "errors": len(report.errors)}
+
+
+# --- mediamon_maintenance ---------------------------------------------------------------
+
+
+def summarise_outlet_health() -> dict[str, Any]:
+    """Summarise the sources' health; name the outlets whose sources keep failing."""
+    from connectors.store import Store
+
+    store = Store.open(settings_from_airflow().database_url)
+    try:
+        store.migrate()
+        rows = store.outlet_health()
+    finally:
+        store.dispose()
+    failing = sorted(
+        {
+            str(row["outlet_id"])
+            for row in rows
+            if int(row["consecutive_failures"] or 0) >= UNHEALTHY_AFTER_FAILURES
+        }
+    )
+    never = sorted({str(row["outlet_id"]) for row in rows if row["last_success_at"] is None})
+    for outlet_id in failing:
+        log.warning("outlet unhealthy outlet=%s", outlet_id)
+    return {
+        "sources": len(rows),
+        "outlets": len({row["outlet_id"] for row in rows}),
+        "unhealthy_outlets": failing,
+        "never_succeeded_outlets": never,
+    }
+
+
+def check_search_index() -> dict[str, Any]:
+    """Make sure the index layout (templates, aliases) exists and catch up pending documents.
+
+    Returns the indexed counts and what is still pending; raises `TransientError` when the index
+    is unreachable. Without a configured search cluster there is nothing to check.
+    """
+    from connectors.backfill_queries import count_index_pending
+    from mediamon.pipeline import index_pending, open_services
+
+    with open_services(settings_from_airflow()) as services:
+        if services.search is None:
+            return {"search": "not configured"}
+        if not services.search.ping():
+            raise TransientError("search index unreachable")
+        services.search.ensure_layout()
+        report = index_pending(services)
+        if report.counts.get("index_unavailable"):
+            raise TransientError("search index unavailable; documents stay pending")
+        services.search.refresh()
+        return {
+            "article_indices": services.search.article_indices(),
+            "articles_indexed": services.search.count_articles(),
+            "stories_indexed": services.search.count_stories(),
+            "caught_up": dict(sorted(report.counts.items())),
+            "still_pending": count_index_pending(services.store),
+        }
+
+
+# --- mediamon_backfill ------------------------------------------------------------------
+
+
+def backfill_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run `mediamon.backfill.run_backfill` for the DAG params `from`, `to`, `outlets`, `stages`.
+
+    `to` is inclusive when it is a day (as on the command line). The run resumes a crashed run
+    of the same request, so an Airflow retry continues where the previous try stopped.
+    """
+    from mediamon.backfill import BackfillRequest, parse_day, parse_stages, run_backfill
+    from mediamon.pipeline import load_outlets, open_services
+
+    start = parse_day(str(params["from"]))
+    end_text = str(params["to"])
+    end = parse_day(end_text) + (timedelta(days=1) if len(end_text.strip()) == 10 else timedelta())
+    outlet_ids = _as_list(params.get("outlets"))
+    request = BackfillRequest(
+        start, end, tuple(sorted(outlet_ids)), stages=parse_stages(_as_list(params.get("stages")))
+    )
+    settings = settings_from_airflow()
+    with open_services(settings) as services:
+        result = run_backfill(services, load_outlets(settings, outlet_ids or None), request)
+    return result.as_dict()
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, Sequence):
+        return [str(part) for part in value if str(part).strip()]
+    raise ConfigError(f"expected a list or a comma-separated string, not {value!r}")
