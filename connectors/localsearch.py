@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +74,8 @@ class LocalSearchServer:
             self.process.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, ProcessLookupError):
             log.warning("local search server did not stop on SIGINT; killing it")
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
@@ -98,9 +96,21 @@ def start_local_search(
     url = f"http://127.0.0.1:{port}"
     log_file = (data_dir / "server.log").open("ab")
     process = subprocess.Popen(
-        [_executable(), "start", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-         "--only", "elasticsearch", "--elasticsearch-port", str(port)],
-        stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            _executable(),
+            "start",
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--only",
+            "elasticsearch",
+            "--elasticsearch-port",
+            str(port),
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, so stop() reaches its children too
     )
     log_file.close()
@@ -110,7 +120,8 @@ def start_local_search(
         if process.poll() is not None:
             raise LocalSearchError(
                 f"local search server exited with code {process.returncode}; "
-                f"see {data_dir / 'server.log'}")
+                f"see {data_dir / 'server.log'}"
+            )
         if _answers(url):
             return server
         time.sleep(0.1)

@@ -67,15 +67,18 @@ def _constructed_page(doc: Mapping[str, Any]) -> bytes:
         f"<p>{html.escape(part.strip())}</p>" for part in doc["text"].split("\n\n") if part.strip()
     )
     published = doc.get("published_at")
-    meta_time = (f'<meta property="article:published_time" content="{html.escape(published)}">'
-                 if published else "")
+    meta_time = (
+        f'<meta property="article:published_time" content="{html.escape(published)}">'
+        if published
+        else ""
+    )
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="{html.escape(doc["language"])}"><head><meta charset="utf-8">'
         f"<title>{title}</title>{meta_time}"
         '<meta name="generator" content="mediamon sample page constructed from the syndication '
         'evaluation set (text real or written, HTML constructed)">'
-        f'</head><body><article><h1>{title}</h1>\n{paragraphs}\n</article></body></html>\n'
+        f"</head><body><article><h1>{title}</h1>\n{paragraphs}\n</article></body></html>\n"
     ).encode()
 
 
@@ -88,22 +91,32 @@ def load_sample_outlets(samples_dir: Path = SAMPLES_DIR) -> list[SampleOutlet]:
             parts = urlsplit(doc["url"])
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             outlet = outlets.setdefault(doc["outlet"], SampleOutlet(doc["outlet"], doc["language"]))
-            outlet.pages.append(SamplePage(
-                path=path, title=doc.get("title"), published_at=_parse_time(doc.get("published_at")),
-                body=_constructed_page(doc), content_type="text/html; charset=utf-8",
-                language=doc["language"],
-            ))
+            outlet.pages.append(
+                SamplePage(
+                    path=path,
+                    title=doc.get("title"),
+                    published_at=_parse_time(doc.get("published_at")),
+                    body=_constructed_page(doc),
+                    content_type="text/html; charset=utf-8",
+                    language=doc["language"],
+                )
+            )
     for row in json.loads((samples_dir / "captures.json").read_text(encoding="utf-8")):
         slug = row["outlet"].removeprefix("www.").replace(".", "-")
         parts = urlsplit(row["url"])
         outlet = outlets.setdefault(slug, SampleOutlet(slug, row["language"]))
         # Real captures are served as they were stored; the HTTP header names no charset so the
         # page's own declaration (or detection) decides, as for a misconfigured real server.
-        outlet.pages.append(SamplePage(
-            path=parts.path + (f"?{parts.query}" if parts.query else ""), title=None,
-            published_at=None, body=(samples_dir / "captures" / row["file"]).read_bytes(),
-            content_type="text/html", language=row["language"],
-        ))
+        outlet.pages.append(
+            SamplePage(
+                path=parts.path + (f"?{parts.query}" if parts.query else ""),
+                title=None,
+                published_at=None,
+                body=(samples_dir / "captures" / row["file"]).read_bytes(),
+                content_type="text/html",
+                language=row["language"],
+            )
+        )
     return [outlets[key] for key in sorted(outlets)]
 
 
@@ -112,8 +125,11 @@ def render_feed(outlet: SampleOutlet, base_url: str) -> bytes:
     items = []
     for page in sorted(outlet.pages, key=_newest_first):
         link = escape(base_url + page.path)
-        parts = [f"<title>{escape(page.title or page.path)}</title>", f"<link>{link}</link>",
-                 f'<guid isPermaLink="true">{link}</guid>']
+        parts = [
+            f"<title>{escape(page.title or page.path)}</title>",
+            f"<link>{link}</link>",
+            f'<guid isPermaLink="true">{link}</guid>',
+        ]
         if page.published_at is not None:
             parts.append(f"<pubDate>{format_datetime(page.published_at, usegmt=True)}</pubDate>")
         items.append("<item>" + "".join(parts) + "</item>")
@@ -143,7 +159,8 @@ def render_news_sitemap(outlet: SampleOutlet, base_url: str) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
         'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
-        + "\n".join(entries) + "</urlset>\n"
+        + "\n".join(entries)
+        + "</urlset>\n"
     ).encode()
 
 
@@ -168,8 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _OutletServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("sample %s: " + format, self.server.outlet.id, *args)
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("sample %s: %s", self.server.outlet.id, format % args)
 
     def do_GET(self) -> None:
         with self.server.lock:
@@ -177,15 +194,20 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         outlet = self.server.outlet
         if path == "/robots.txt":
-            body = (f"User-agent: *\nAllow: /\nSitemap: {self.server.base_url}/news-sitemap.xml\n"
-                    ).encode()
+            body = (
+                f"User-agent: *\nAllow: /\nSitemap: {self.server.base_url}/news-sitemap.xml\n"
+            ).encode()
             return self._send(200, "text/plain; charset=utf-8", body)
         if path == "/feed.xml":
-            return self._send(200, "application/rss+xml; charset=utf-8",
-                              render_feed(outlet, self.server.base_url))
+            return self._send(
+                200, "application/rss+xml; charset=utf-8", render_feed(outlet, self.server.base_url)
+            )
         if path == "/news-sitemap.xml":
-            return self._send(200, "application/xml; charset=utf-8",
-                              render_news_sitemap(outlet, self.server.base_url))
+            return self._send(
+                200,
+                "application/xml; charset=utf-8",
+                render_news_sitemap(outlet, self.server.base_url),
+            )
         page = self.server.by_path.get(path)
         if page is None:
             return self._send(404, "text/plain; charset=utf-8", b"not found\n")
@@ -208,25 +230,29 @@ class RunningSamples:
 
     def registry_document(self) -> dict[str, Any]:
         """An outlet-registry document (as in `config/outlets.yaml`) for the running samples."""
-        return {"outlets": [
-            {
-                "id": outlet.id,
-                "name": f"{outlet.id} (sample)",
-                "homepage": self.base_urls[outlet.id] + "/",
-                "languages": [outlet.language] if outlet.language else [],
-                "feeds": ["/feed.xml"],
-                "sitemaps": ["/news-sitemap.xml"],
-                "allow_private": True,
-            }
-            for outlet in self.outlets
-        ]}
+        return {
+            "outlets": [
+                {
+                    "id": outlet.id,
+                    "name": f"{outlet.id} (sample)",
+                    "homepage": self.base_urls[outlet.id] + "/",
+                    "languages": [outlet.language] if outlet.language else [],
+                    "feeds": ["/feed.xml"],
+                    "sitemaps": ["/news-sitemap.xml"],
+                    "allow_private": True,
+                }
+                for outlet in self.outlets
+            ]
+        }
 
     def write_registry(self, path: Path) -> Path:
         """Write the registry of the running samples to `path` (YAML) and return it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         header = "# Generated by mediamon demo for the sample outlets running on 127.0.0.1.\n"
-        path.write_text(header + yaml.safe_dump(self.registry_document(), sort_keys=False,
-                                                allow_unicode=True), encoding="utf-8")
+        path.write_text(
+            header + yaml.safe_dump(self.registry_document(), sort_keys=False, allow_unicode=True),
+            encoding="utf-8",
+        )
         return path
 
 
@@ -269,14 +295,18 @@ def serve_samples(
             try:
                 servers.append(_OutletServer(outlet, port))
             except OSError as error:
-                raise OSError(f"cannot serve sample outlet {outlet.id} on 127.0.0.1:{port}: "
-                              f"{error.strerror} (set MEDIAMON_SAMPLES_BASE_PORT)") from error
+                raise OSError(
+                    f"cannot serve sample outlet {outlet.id} on 127.0.0.1:{port}: "
+                    f"{error.strerror} (set MEDIAMON_SAMPLES_BASE_PORT)"
+                ) from error
     except OSError:
         for server in servers:
             server.server_close()
         raise
-    threads = [threading.Thread(target=s.serve_forever, name=f"sample-{s.outlet.id}", daemon=True)
-               for s in servers]
+    threads = [
+        threading.Thread(target=s.serve_forever, name=f"sample-{s.outlet.id}", daemon=True)
+        for s in servers
+    ]
     for thread in threads:
         thread.start()
     try:

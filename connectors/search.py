@@ -140,8 +140,9 @@ class SearchIndex:
                 raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
             confirmed = {(a.index, a.doc_id) for a in succeeded}
             confirmed.update((a.index, a.doc_id) for a, _ in failed)
-            failed.extend((a, f"not sent: {error}") for a in actions
-                          if (a.index, a.doc_id) not in confirmed)
+            failed.extend(
+                (a, f"not sent: {error}") for a in actions if (a.index, a.doc_id) not in confirmed
+            )
         return BulkOutcome(tuple(succeeded), tuple(failed))
 
     def refresh(self) -> None:
@@ -181,8 +182,9 @@ class SearchIndex:
     def list_indices(self, pattern: str) -> list[str]:
         """Concrete indices whose names match a wildcard pattern, sorted (none: empty list)."""
         try:
-            found = self.client.indices.get(index=pattern, allow_no_indices=True,
-                                            expand_wildcards="open")
+            found = self.client.indices.get(
+                index=pattern, allow_no_indices=True, expand_wildcards="open"
+            )
         except (TransportConnectionError, ConnectionTimeout) as error:
             raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
         return sorted(found.body)
@@ -219,6 +221,25 @@ class SearchIndex:
         for name in names:
             self.client.indices.delete(index=name, ignore_unavailable=True)
 
+    def missing_documents(self, locations: Sequence[tuple[str, str]]) -> set[str]:
+        """Return the ids among (doc_id, index) pairs that the cluster does not hold.
+
+        A missing index counts as missing documents; an unreachable cluster raises
+        `SearchUnavailableError`.
+        """
+        missing: set[str] = set()
+        try:
+            for start in range(0, len(locations), 1000):
+                chunk = locations[start : start + 1000]
+                docs = [{"_index": index, "_id": doc_id} for doc_id, index in chunk]
+                answer = self.client.mget(docs=docs, source=False)
+                for (doc_id, _), item in zip(chunk, answer["docs"], strict=True):
+                    if not item.get("found"):
+                        missing.add(doc_id)
+        except (TransportConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
+        return missing
+
     def count_index(self, index: str) -> int:
         """Documents in an index, alias or comma-separated list."""
         return int(self.client.count(index=index)["count"])
@@ -242,8 +263,12 @@ def _client(settings: SearchSettings) -> Elasticsearch:
 def _bulk_body(action: IndexAction) -> dict[str, Any]:
     if action.document is None:
         return {"_op_type": "delete", "_index": action.index, "_id": action.doc_id}
-    return {"_op_type": "index", "_index": action.index, "_id": action.doc_id,
-            "_source": dict(action.document)}
+    return {
+        "_op_type": "index",
+        "_index": action.index,
+        "_id": action.doc_id,
+        "_source": dict(action.document),
+    }
 
 
 def _match_action(actions: Iterable[IndexAction], result: Mapping[str, Any]) -> IndexAction:

@@ -201,24 +201,31 @@ class Store:
         }
         with self.begin() as conn:
             current = conn.execute(
-                select(t.outlets.c.name, t.outlets.c.homepage, t.outlets.c.languages,
-                       t.outlets.c.country).where(t.outlets.c.id == outlet.id)
+                select(
+                    t.outlets.c.name,
+                    t.outlets.c.homepage,
+                    t.outlets.c.languages,
+                    t.outlets.c.country,
+                ).where(t.outlets.c.id == outlet.id)
             ).first()
             if current is None:
                 insert_ignore(conn, t.outlets, [{**row, "updated_at": now}])
             elif tuple(current) != (row["name"], row["homepage"], row["languages"], row["country"]):
                 conn.execute(
-                    update(t.outlets).where(t.outlets.c.id == outlet.id).values(**row, updated_at=now)
+                    update(t.outlets)
+                    .where(t.outlets.c.id == outlet.id)
+                    .values(**row, updated_at=now)
                 )
 
     def source_validators(self, outlet_id: str) -> dict[str, tuple[str | None, str | None]]:
         """Return the conditional-GET validators (etag, last-modified) per source URL."""
         with self.begin() as conn:
             rows = conn.execute(
-                select(t.outlet_sources.c.url, t.outlet_sources.c.etag,
-                       t.outlet_sources.c.last_modified).where(
-                    t.outlet_sources.c.outlet_id == outlet_id
-                )
+                select(
+                    t.outlet_sources.c.url,
+                    t.outlet_sources.c.etag,
+                    t.outlet_sources.c.last_modified,
+                ).where(t.outlet_sources.c.outlet_id == outlet_id)
             ).all()
         return {row.url: (row.etag, row.last_modified) for row in rows}
 
@@ -237,66 +244,109 @@ class Store:
         """Record the health of one source after a discovery attempt."""
         source = ids.source_id(outlet_id, kind, url)
         with self.begin() as conn:
-            insert_ignore(conn, t.outlet_sources, [{
-                "id": source, "outlet_id": outlet_id, "kind": kind, "url": url,
-                "consecutive_failures": 0, "links_seen": 0,
-            }])
+            insert_ignore(
+                conn,
+                t.outlet_sources,
+                [
+                    {
+                        "id": source,
+                        "outlet_id": outlet_id,
+                        "kind": kind,
+                        "url": url,
+                        "consecutive_failures": 0,
+                        "links_seen": 0,
+                    }
+                ],
+            )
             values: dict[str, Any] = {"last_attempt_at": now}
             if error is None:
                 values.update(
-                    last_success_at=now, consecutive_failures=0, last_error_kind=None,
-                    last_error_message=None, links_seen=links,
+                    last_success_at=now,
+                    consecutive_failures=0,
+                    last_error_kind=None,
+                    last_error_message=None,
+                    links_seen=links,
                 )
                 if etag is not None or last_modified is not None:
                     values.update(etag=etag, last_modified=last_modified)
             else:
                 values.update(
                     consecutive_failures=t.outlet_sources.c.consecutive_failures + 1,
-                    last_error_kind=error.kind, last_error_message=error.message[:2000],
+                    last_error_kind=error.kind,
+                    last_error_message=error.message[:2000],
                 )
-            conn.execute(update(t.outlet_sources).where(t.outlet_sources.c.id == source)
-                         .values(**values))
+            conn.execute(
+                update(t.outlet_sources).where(t.outlet_sources.c.id == source).values(**values)
+            )
 
     def outlet_health(self) -> list[dict[str, Any]]:
         """Return one row per outlet source with its last success and failures."""
         with self.begin() as conn:
-            rows = conn.execute(
-                select(t.outlet_sources).order_by(t.outlet_sources.c.outlet_id,
-                                                  t.outlet_sources.c.kind, t.outlet_sources.c.url)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(t.outlet_sources).order_by(
+                        t.outlet_sources.c.outlet_id,
+                        t.outlet_sources.c.kind,
+                        t.outlet_sources.c.url,
+                    )
+                )
+                .mappings()
+                .all()
+            )
         return [dict(row) for row in rows]
 
     # --- discovered links (the fetch queue) --------------------------------------------
 
     def record_links(self, links: Iterable[DiscoveredLink], now: datetime) -> int:
-        """Queue discovered links; return how many were new. Known links only get metadata filled."""
+        """Queue discovered links; return how many were new.
+
+        A known link only gets the metadata it lacked filled in.
+        """
         new = 0
         with self.begin() as conn:
             for link in links:
                 link_id = ids.discovered_url_id(link.outlet_id, dedup_key(link.url))
                 row = {
-                    "id": link_id, "outlet_id": link.outlet_id, "url": link.url,
-                    "source_kind": str(link.source_kind), "source_url": link.source_url,
-                    "title": link.title, "published_at": link.published_at, "author": link.author,
-                    "language": link.language, "summary": link.summary,
-                    "first_seen_at": now, "last_seen_at": now, "status": "pending", "attempts": 0,
+                    "id": link_id,
+                    "outlet_id": link.outlet_id,
+                    "url": link.url,
+                    "source_kind": str(link.source_kind),
+                    "source_url": link.source_url,
+                    "title": link.title,
+                    "published_at": link.published_at,
+                    "author": link.author,
+                    "language": link.language,
+                    "summary": link.summary,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "status": "pending",
+                    "attempts": 0,
                 }
                 if insert_ignore(conn, t.discovered_urls, [row]):
                     new += 1
                     continue
                 current = conn.execute(
-                    select(t.discovered_urls.c.title, t.discovered_urls.c.published_at,
-                           t.discovered_urls.c.author).where(t.discovered_urls.c.id == link_id)
+                    select(
+                        t.discovered_urls.c.title,
+                        t.discovered_urls.c.published_at,
+                        t.discovered_urls.c.author,
+                    ).where(t.discovered_urls.c.id == link_id)
                 ).one()
                 fill = {
-                    key: value for key, value in (
-                        ("title", link.title), ("published_at", link.published_at),
+                    key: value
+                    for key, value in (
+                        ("title", link.title),
+                        ("published_at", link.published_at),
                         ("author", link.author),
-                    ) if value is not None and getattr(current, key) is None
+                    )
+                    if value is not None and getattr(current, key) is None
                 }
                 if fill:
-                    conn.execute(update(t.discovered_urls)
-                                 .where(t.discovered_urls.c.id == link_id).values(**fill))
+                    conn.execute(
+                        update(t.discovered_urls)
+                        .where(t.discovered_urls.c.id == link_id)
+                        .values(**fill)
+                    )
         return new
 
     def pending_links(
@@ -334,11 +384,17 @@ class Store:
         with self.begin() as conn:
             attempts = conn.execute(select(c.attempts).where(c.id == link_id)).scalar_one() + 1
             give_up = isinstance(error, PermanentError) or attempts >= max_attempts
-            conn.execute(update(t.discovered_urls).where(c.id == link_id).values(
-                attempts=attempts, status="failed" if give_up else "pending",
-                last_error_kind=error.kind, last_error_message=error.message[:2000],
-                last_fetched_at=now,
-            ))
+            conn.execute(
+                update(t.discovered_urls)
+                .where(c.id == link_id)
+                .values(
+                    attempts=attempts,
+                    status="failed" if give_up else "pending",
+                    last_error_kind=error.kind,
+                    last_error_message=error.message[:2000],
+                    last_fetched_at=now,
+                )
+            )
 
     def mark_link_fetched(
         self,
@@ -352,8 +408,12 @@ class Store:
         """Record a successful fetch (or a 304) with the validators for the next conditional GET."""
         c = t.discovered_urls.c
         values: dict[str, Any] = {
-            "status": "fetched", "last_fetched_at": now, "etag": etag,
-            "last_modified": last_modified, "last_error_kind": None, "last_error_message": None,
+            "status": "fetched",
+            "last_fetched_at": now,
+            "etag": etag,
+            "last_modified": last_modified,
+            "last_error_kind": None,
+            "last_error_message": None,
         }
         if article_id is not None:
             values["article_id"] = article_id
@@ -366,9 +426,11 @@ class Store:
             return 0
         c = t.discovered_urls.c
         with self.begin() as conn:
-            result = conn.execute(update(t.discovered_urls)
-                                  .where(c.id.in_(list(link_ids)), c.status != "pending")
-                                  .values(status="pending", attempts=0))
+            result = conn.execute(
+                update(t.discovered_urls)
+                .where(c.id.in_(list(link_ids)), c.status != "pending")
+                .values(status="pending", attempts=0)
+            )
         return result.rowcount or 0
 
     # --- raw captures ------------------------------------------------------------------
@@ -382,10 +444,16 @@ class Store:
         """Return the newest capture of `url` (requested or final URL), or None."""
         c = t.captures.c
         with self.begin() as conn:
-            row = conn.execute(
-                select(t.captures).where((c.url == url) | (c.final_url == url))
-                .order_by(c.fetched_at.desc(), c.id).limit(1)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(t.captures)
+                    .where((c.url == url) | (c.final_url == url))
+                    .order_by(c.fetched_at.desc(), c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return None
         return CaptureRow(**{**row, "fetched_at": _utc(row["fetched_at"])})
@@ -412,9 +480,14 @@ class Store:
         version = ids.version_id(article_key, content)
         c = t.articles.c
         version_row = {
-            "id": version, "article_id": article_key, "content_hash": content,
-            "title": article.title, "text": article.text, "capture_id": capture_id,
-            "extracted_at": now, "encoding": article.encoding,
+            "id": version,
+            "article_id": article_key,
+            "content_hash": content,
+            "title": article.title,
+            "text": article.text,
+            "capture_id": capture_id,
+            "extracted_at": now,
+            "encoding": article.encoding,
         }
         with self.begin() as conn:
             fields = {
@@ -423,8 +496,9 @@ class Store:
                 "url": article.url,
                 "title": article.title,
                 "published_at": article.published_at,
-                "published_at_source": (str(article.published_at_source)
-                                        if article.published_at_source else None),
+                "published_at_source": (
+                    str(article.published_at_source) if article.published_at_source else None
+                ),
                 "authors": list(article.authors),
                 "site_name": article.site_name,
                 "description": article.description,
@@ -432,11 +506,25 @@ class Store:
                 "language_confidence": language.confidence if language else None,
                 "word_count": len(article.text.split()),
             }
-            created = insert_ignore(conn, t.articles, [{
-                "id": article_key, **fields, "current_version_id": version,
-                "first_seen_at": now, "updated_at": now, "version_count": 1,
-                "index_version": 1, "indexed_version": 0,
-            }]) > 0
+            created = (
+                insert_ignore(
+                    conn,
+                    t.articles,
+                    [
+                        {
+                            "id": article_key,
+                            **fields,
+                            "current_version_id": version,
+                            "first_seen_at": now,
+                            "updated_at": now,
+                            "version_count": 1,
+                            "index_version": 1,
+                            "indexed_version": 0,
+                        }
+                    ],
+                )
+                > 0
+            )
             # The version row is inserted after the article row it references; an older content
             # that comes back (a revert) finds its version row already there and becomes current.
             insert_ignore(conn, t.article_versions, [version_row])
@@ -447,13 +535,20 @@ class Store:
                 return SaveResult(article_key, version, created=False, changed=False)
             # Keep the first known publication time: an edit is not a new publication.
             published = _utc(current["published_at"]) or fields["published_at"]
-            conn.execute(update(t.articles).where(c.id == article_key).values(
-                **{**fields, "published_at": published},
-                current_version_id=version, updated_at=now,
-                version_count=select(func.count()).select_from(t.article_versions)
-                .where(t.article_versions.c.article_id == article_key).scalar_subquery(),
-                index_version=c.index_version + 1,
-            ))
+            conn.execute(
+                update(t.articles)
+                .where(c.id == article_key)
+                .values(
+                    **{**fields, "published_at": published},
+                    current_version_id=version,
+                    updated_at=now,
+                    version_count=select(func.count())
+                    .select_from(t.article_versions)
+                    .where(t.article_versions.c.article_id == article_key)
+                    .scalar_subquery(),
+                    index_version=c.index_version + 1,
+                )
+            )
             return SaveResult(article_key, version, created=False, changed=True)
 
     def save_tags(self, article_id: str, tags: Sequence[TopicTag]) -> bool:
@@ -462,8 +557,13 @@ class Store:
             tag.topic: {
                 "score": round(tag.score, 6),
                 "evidence": [
-                    {"term": e.term, "matched": e.matched, "field": e.field,
-                     "position": e.position, "weight": e.weight}
+                    {
+                        "term": e.term,
+                        "matched": e.matched,
+                        "field": e.field,
+                        "position": e.position,
+                        "weight": e.weight,
+                    }
                     for e in tag.evidence
                 ],
             }
@@ -472,16 +572,22 @@ class Store:
         c = t.article_tags.c
         with self.begin() as conn:
             rows = conn.execute(select(t.article_tags).where(c.article_id == article_id)).mappings()
-            current = {row["topic"]: {"score": round(row["score"], 6), "evidence": row["evidence"]}
-                       for row in rows}
+            current = {
+                row["topic"]: {"score": round(row["score"], 6), "evidence": row["evidence"]}
+                for row in rows
+            }
             if current == wanted:
                 return False
             conn.execute(t.article_tags.delete().where(c.article_id == article_id))
             for topic, value in sorted(wanted.items()):
-                conn.execute(t.article_tags.insert().values(article_id=article_id, topic=topic,
-                                                            **value))
-            conn.execute(update(t.articles).where(t.articles.c.id == article_id)
-                         .values(index_version=t.articles.c.index_version + 1))
+                conn.execute(
+                    t.article_tags.insert().values(article_id=article_id, topic=topic, **value)
+                )
+            conn.execute(
+                update(t.articles)
+                .where(t.articles.c.id == article_id)
+                .values(index_version=t.articles.c.index_version + 1)
+            )
         return True
 
     def article_text(self, article_id: str) -> tuple[str | None, str, str | None] | None:
@@ -520,8 +626,12 @@ class Store:
         out: dict[str, str] = {}
         with self.begin() as conn:
             for chunk in _chunks(list(article_ids), 500):
-                out.update({row.id: row.outlet_id for row in conn.execute(
-                    select(c.id, c.outlet_id).where(c.id.in_(chunk)))})
+                out.update(
+                    {
+                        row.id: row.outlet_id
+                        for row in conn.execute(select(c.id, c.outlet_id).where(c.id.in_(chunk)))
+                    }
+                )
         return out
 
     def topics_of(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -530,8 +640,11 @@ class Store:
         out: dict[str, list[str]] = {}
         with self.begin() as conn:
             for chunk in _chunks(list(article_ids), 500):
-                for row in conn.execute(select(c.article_id, c.topic).where(
-                        c.article_id.in_(chunk)).order_by(c.article_id, c.topic)):
+                for row in conn.execute(
+                    select(c.article_id, c.topic)
+                    .where(c.article_id.in_(chunk))
+                    .order_by(c.article_id, c.topic)
+                ):
                     out.setdefault(row.article_id, []).append(row.topic)
         return out
 
@@ -560,11 +673,17 @@ class Store:
         a, m, s = t.articles.c, t.story_members.c, t.stories.c
         with self.begin() as conn:
             for chunk in _chunks(list(article_ids), 500):
-                conn.execute(update(t.articles).where(a.id.in_(chunk))
-                             .values(index_version=a.index_version + 1))
+                conn.execute(
+                    update(t.articles)
+                    .where(a.id.in_(chunk))
+                    .values(index_version=a.index_version + 1)
+                )
                 story_ids = select(m.story_id).where(m.article_id.in_(chunk))
-                conn.execute(update(t.stories).where(s.id.in_(story_ids))
-                             .values(index_version=s.index_version + 1))
+                conn.execute(
+                    update(t.stories)
+                    .where(s.id.in_(story_ids))
+                    .values(index_version=s.index_version + 1)
+                )
 
     def load_article_documents(self, article_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Return everything the index document of each article needs, keyed by column name."""
@@ -573,28 +692,47 @@ class Store:
         out: list[dict[str, Any]] = []
         with self.begin() as conn:
             for chunk in _chunks(list(article_ids), 500):
-                rows = conn.execute(
-                    select(t.articles, v.text.label("text"),
-                           m.story_id, m.relation, m.score.label("relation_score"),
-                           m.matched_article_id,
-                           s.origin_article_id, s.first_published_at.label("story_first_published_at"),
-                           s.member_count.label("story_member_count"))
-                    .join_from(t.articles, t.article_versions, a.current_version_id == v.id)
-                    .outerjoin(t.story_members, m.article_id == a.id)
-                    .outerjoin(t.stories, s.id == m.story_id)
-                    .where(a.id.in_(chunk))
-                ).mappings().all()
-                tag_rows = conn.execute(
-                    select(t.article_tags).where(t.article_tags.c.article_id.in_(chunk))
-                    .order_by(t.article_tags.c.topic)
-                ).mappings().all()
+                rows = (
+                    conn.execute(
+                        select(
+                            t.articles,
+                            v.text.label("text"),
+                            m.story_id,
+                            m.relation,
+                            m.score.label("relation_score"),
+                            m.matched_article_id,
+                            s.origin_article_id,
+                            s.first_published_at.label("story_first_published_at"),
+                            s.member_count.label("story_member_count"),
+                        )
+                        .join_from(t.articles, t.article_versions, a.current_version_id == v.id)
+                        .outerjoin(t.story_members, m.article_id == a.id)
+                        .outerjoin(t.stories, s.id == m.story_id)
+                        .where(a.id.in_(chunk))
+                    )
+                    .mappings()
+                    .all()
+                )
+                tag_rows = (
+                    conn.execute(
+                        select(t.article_tags)
+                        .where(t.article_tags.c.article_id.in_(chunk))
+                        .order_by(t.article_tags.c.topic)
+                    )
+                    .mappings()
+                    .all()
+                )
                 tags: dict[str, list[dict[str, Any]]] = {}
                 for tag in tag_rows:
                     tags.setdefault(tag["article_id"], []).append(dict(tag))
                 for row in rows:
                     record = dict(row)
-                    for key in ("published_at", "first_seen_at", "updated_at",
-                                "story_first_published_at"):
+                    for key in (
+                        "published_at",
+                        "first_seen_at",
+                        "updated_at",
+                        "story_first_published_at",
+                    ):
                         record[key] = _utc(record.get(key))
                     record["tags"] = tags.get(record["id"], [])
                     out.append(record)
@@ -607,13 +745,27 @@ class Store:
         with self.begin() as conn:
             for chunk in _chunks(list(story_ids), 500):
                 stories = conn.execute(select(t.stories).where(s.id.in_(chunk))).mappings().all()
-                members = conn.execute(
-                    select(m.story_id, m.article_id, m.relation, m.score, m.matched_article_id,
-                           a.outlet_id, a.language, a.published_at, a.first_seen_at, a.title,
-                           a.canonical_url)
-                    .join_from(t.story_members, t.articles, a.id == m.article_id)
-                    .where(m.story_id.in_(chunk))
-                ).mappings().all()
+                members = (
+                    conn.execute(
+                        select(
+                            m.story_id,
+                            m.article_id,
+                            m.relation,
+                            m.score,
+                            m.matched_article_id,
+                            a.outlet_id,
+                            a.language,
+                            a.published_at,
+                            a.first_seen_at,
+                            a.title,
+                            a.canonical_url,
+                        )
+                        .join_from(t.story_members, t.articles, a.id == m.article_id)
+                        .where(m.story_id.in_(chunk))
+                    )
+                    .mappings()
+                    .all()
+                )
                 by_story: dict[str, list[dict[str, Any]]] = {}
                 for member in members:
                     record = dict(member)
@@ -625,8 +777,9 @@ class Store:
                     record["first_published_at"] = _utc(record["first_published_at"])
                     record["last_published_at"] = _utc(record["last_published_at"])
                     record["updated_at"] = _utc(record["updated_at"])
-                    record["members"] = sorted(by_story.get(record["id"], []),
-                                               key=lambda r: str(r["article_id"]))
+                    record["members"] = sorted(
+                        by_story.get(record["id"], []), key=lambda r: str(r["article_id"])
+                    )
                     out.append(record)
         return sorted(out, key=lambda r: str(r["id"]))
 
@@ -638,17 +791,22 @@ class Store:
         c = t.articles.c
         with self.begin() as conn:
             for article_id, (version, index_name) in versions.items():
-                conn.execute(update(t.articles).where(c.id == article_id,
-                                                      c.indexed_version < version)
-                             .values(indexed_version=version, indexed_index=index_name))
+                conn.execute(
+                    update(t.articles)
+                    .where(c.id == article_id, c.indexed_version < version)
+                    .values(indexed_version=version, indexed_index=index_name)
+                )
 
     def mark_stories_indexed(self, versions: Mapping[str, int]) -> None:
         """Confirm story index versions: {story_id: index_version sent}."""
         c = t.stories.c
         with self.begin() as conn:
             for story_id, version in versions.items():
-                conn.execute(update(t.stories).where(c.id == story_id, c.indexed_version < version)
-                             .values(indexed_version=version))
+                conn.execute(
+                    update(t.stories)
+                    .where(c.id == story_id, c.indexed_version < version)
+                    .values(indexed_version=version)
+                )
 
     def reset_index_state(
         self, *, published_from: datetime | None = None, published_to: datetime | None = None
@@ -671,16 +829,32 @@ class Store:
         """Record or update a pipeline run row (keyed on its deterministic id)."""
         with self.begin() as conn:
             if not insert_ignore(conn, t.runs, [run]):
-                conn.execute(update(t.runs).where(t.runs.c.id == run["id"])
-                             .values(**{k: v for k, v in run.items() if k != "id"}))
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == run["id"])
+                    .values(**{k: v for k, v in run.items() if k != "id"})
+                )
 
     def counts(self) -> dict[str, int]:
         """Return row counts of the main tables (for summaries and tests)."""
-        names = ("outlets", "outlet_sources", "discovered_urls", "captures", "articles",
-                 "article_versions", "article_tags", "stories", "story_members")
+        names = (
+            "outlets",
+            "outlet_sources",
+            "discovered_urls",
+            "captures",
+            "articles",
+            "article_versions",
+            "article_tags",
+            "stories",
+            "story_members",
+        )
         with self.begin() as conn:
-            return {name: conn.execute(select(func.count()).select_from(t.metadata.tables[name]))
-                    .scalar_one() for name in names}
+            return {
+                name: conn.execute(
+                    select(func.count()).select_from(t.metadata.tables[name])
+                ).scalar_one()
+                for name in names
+            }
 
     def language_counts(self) -> dict[str, int]:
         """Return the number of articles per detected language."""
@@ -692,9 +866,9 @@ class Store:
     def multi_member_story_count(self) -> int:
         """Return the number of stories with more than one member."""
         with self.begin() as conn:
-            return conn.execute(select(func.count()).select_from(t.stories)
-                                .where(t.stories.c.member_count > 1)).scalar_one()
-
+            return conn.execute(
+                select(func.count()).select_from(t.stories).where(t.stories.c.member_count > 1)
+            ).scalar_one()
 
     # --- re-indexing and template rollouts (mediamon.reindex) --------------------------------
 
@@ -712,25 +886,57 @@ class Store:
         c = t.articles.c
         with self.begin() as conn:
             for article_id, (version, index_name) in versions.items():
-                conn.execute(update(t.articles).where(c.id == article_id,
-                                                      c.indexed_version <= version)
-                             .values(indexed_version=version, indexed_index=index_name))
+                conn.execute(
+                    update(t.articles)
+                    .where(c.id == article_id, c.indexed_version <= version)
+                    .values(indexed_version=version, indexed_index=index_name)
+                )
+
+    def indexed_locations(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """Return what the outbox says the index holds: ([(article_id, index)], [story_id])."""
+        a, s = t.articles.c, t.stories.c
+        with self.begin() as conn:
+            articles = conn.execute(
+                select(a.id, a.indexed_index)
+                .where(a.indexed_version > 0, a.indexed_index.is_not(None))
+                .order_by(a.id)
+            ).all()
+            stories = (
+                conn.execute(select(s.id).where(s.indexed_version > 0).order_by(s.id))
+                .scalars()
+                .all()
+            )
+        return [(row.id, row.indexed_index) for row in articles], list(stories)
+
+    def unmark_indexed(self, article_ids: Sequence[str], story_ids: Sequence[str]) -> None:
+        """Put articles and stories back in the outbox (the index lost them)."""
+        a, s = t.articles.c, t.stories.c
+        with self.begin() as conn:
+            for chunk in _chunks(list(article_ids), 500):
+                conn.execute(update(t.articles).where(a.id.in_(chunk)).values(indexed_version=0))
+            for chunk in _chunks(list(story_ids), 500):
+                conn.execute(update(t.stories).where(s.id.in_(chunk)).values(indexed_version=0))
 
 
 def _asdict(capture: CaptureRow) -> dict[str, Any]:
     return {name: getattr(capture, name) for name in CaptureRow.__slots__}
 
 
-def _pending_link(row: Mapping[str, Any]) -> PendingLink:
+def _pending_link(row: Mapping[Any, Any]) -> PendingLink:
     from schemas.records import SourceKind
 
     return PendingLink(
         id=row["id"],
         link=DiscoveredLink(
-            outlet_id=row["outlet_id"], url=row["url"], source_kind=SourceKind(row["source_kind"]),
-            source_url=row["source_url"], title=row["title"],
-            published_at=_utc(row["published_at"]), author=row["author"],
-            language=row["language"], summary=row["summary"],
+            outlet_id=row["outlet_id"],
+            url=row["url"],
+            source_kind=SourceKind(row["source_kind"]),
+            source_url=row["source_url"],
+            title=row["title"],
+            published_at=_utc(row["published_at"]),
+            author=row["author"],
+            language=row["language"],
+            summary=row["summary"],
         ),
         attempts=row["attempts"],
         etag=row["etag"],
@@ -740,14 +946,23 @@ def _pending_link(row: Mapping[str, Any]) -> PendingLink:
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
-def capture_row(page: RawPage, *, warc_path: str, offset: int, length: int, sha256: str) -> CaptureRow:
+def capture_row(
+    page: RawPage, *, warc_path: str, offset: int, length: int, sha256: str
+) -> CaptureRow:
     """Build the index row of a raw capture stored in the archive."""
     return CaptureRow(
-        id=ids.capture_id(page.final_url, sha256), url=page.requested_url,
-        final_url=page.final_url, status=page.status, content_type=page.content_type,
-        fetched_at=page.fetched_at, body_sha256=sha256, body_length=len(page.body),
-        warc_path=warc_path, warc_offset=offset, warc_length=length,
+        id=ids.capture_id(page.final_url, sha256),
+        url=page.requested_url,
+        final_url=page.final_url,
+        status=page.status,
+        content_type=page.content_type,
+        fetched_at=page.fetched_at,
+        body_sha256=sha256,
+        body_length=len(page.body),
+        warc_path=warc_path,
+        warc_offset=offset,
+        warc_length=length,
     )

@@ -26,7 +26,9 @@ STAGES = ["discover", "fetch", "extract", "cluster", "tag", "index"]
 @dag(
     dag_id="mediamon_backfill",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    # Early enough for backfills of archived years (tasks start after start_date); catchup=False
+    # keeps the scheduler from running the past by itself.
+    start_date=datetime(2010, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -25,7 +25,9 @@ DEFAULT_ARGS: dict[str, Any] = {
 @dag(
     dag_id="mediamon_ingest",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    # Early enough for backfills of archived years (tasks start after start_date); catchup=False
+    # keeps the scheduler from running the past by itself.
+    start_date=datetime(2010, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=2,
     default_args=DEFAULT_ARGS,

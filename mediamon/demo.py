@@ -46,9 +46,10 @@ def run_demo(
     """Run one demo pass and return its summary (store and index counts)."""
     base = load_settings(data_dir=(data_dir or DEFAULT_DATA_DIR / "demo"))
     search_dir = base.data_dir / "search"
-    with local_search(search_dir) as server, serve_samples(
-        base_port=samples_base_port or base.samples_base_port
-    ) as samples:
+    with (
+        local_search(search_dir) as server,
+        serve_samples(base_port=samples_base_port or base.samples_base_port) as samples,
+    ):
         registry = samples.write_registry(base.data_dir / "outlets.yaml")
         settings: Settings = base.with_overrides(
             search_url=server.url,

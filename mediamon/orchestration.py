@@ -259,7 +259,7 @@ def cluster_changed(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, A
     from mediamon.pipeline import cluster, open_services
 
     changed: set[str] = set()
-    for outcome in outcomes:
+    for outcome in _materialise(outcomes):
         if outcome:
             changed.update(outcome.get("changed", []))
     with open_services(settings_from_airflow()) as services:
@@ -267,6 +267,14 @@ def cluster_changed(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, A
         report = cluster(services, sorted(changed | set(leftover)))
     log.info("clustered changed=%d unclustered=%d", len(changed), len(leftover))
     return {"articles": len(changed | set(leftover)), "counts": dict(sorted(report.counts.items()))}
+
+
+def _materialise(outcomes: Iterable[Mapping[str, Any] | None]) -> list[Mapping[str, Any] | None]:
+    # Airflow's lazy XCom sequence knows its length; iterating it past the end logs a 404.
+    if isinstance(outcomes, Sequence) or hasattr(outcomes, "__len__"):
+        items: Any = outcomes
+        return [items[i] for i in range(len(items))]
+    return list(outcomes)
 
 
 def index_documents() -> dict[str, Any]:

@@ -15,11 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
-
-from connectors.discovery import discover_outlet
 
 from connectors.archive import RawArchive
+from connectors.discovery import discover_outlet
 from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
 from connectors.store import PendingLink, Store, capture_row
@@ -72,8 +70,9 @@ class Services:
     def taxonomy(self) -> CompiledTaxonomy:
         """The compiled topic taxonomy."""
         path = self.settings.taxonomy_path
-        return compile_taxonomy(parse_taxonomy_text(path.read_text(encoding="utf-8"),
-                                                    source=str(path)))
+        return compile_taxonomy(
+            parse_taxonomy_text(path.read_text(encoding="utf-8"), source=str(path))
+        )
 
     def close(self) -> None:
         """Release connections."""

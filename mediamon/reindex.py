@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.search import IndexAction, SearchIndex
+from connectors.search import IndexAction, SearchIndex, SearchUnavailableError
 from mediamon.pipeline import Services, StageReport, index_pending
 from schemas.errors import PermanentError
 from schemas.index import (
@@ -67,6 +67,41 @@ def reindex_range(
     log.info("reindexed range from=%s to=%s reset=%d indexed=%d", published_from, published_to,
              reset, report.counts.get("articles_indexed", 0))
     return report
+
+
+def reconcile_index(services: Services) -> tuple[int, int]:
+    """Put back in the outbox every article and story the index no longer holds.
+
+    The outbox records what the cluster acknowledged; a cluster can still lose acknowledged
+    documents (a crash before they reached disk, a restored snapshot, a deleted index). Checks
+    every confirmed document by id (`mget`, no sources) and returns (articles, stories) re-queued.
+    """
+    search = services.search
+    if search is None:
+        return 0, 0
+    articles, story_ids = services.store.indexed_locations()
+    lost_articles = search.missing_documents(articles)
+    alias = stories_alias(search.prefix)
+    lost_stories = search.missing_documents([(story, alias) for story in story_ids])
+    if lost_articles or lost_stories:
+        services.store.unmark_indexed(sorted(lost_articles), sorted(lost_stories))
+        log.warning("index lost documents, re-queued articles=%d stories=%d",
+                    len(lost_articles), len(lost_stories))
+    return len(lost_articles), len(lost_stories)
+
+
+def catch_up(services: Services, *, batch_size: int = 500) -> StageReport:
+    """Reconcile the outbox with the index, then send everything pending (after an outage)."""
+    report = StageReport()
+    try:
+        lost_articles, lost_stories = reconcile_index(services)
+    except SearchUnavailableError as error:
+        report.add("index_unavailable")
+        report.errors.append(("search", error.kind, error.message))
+        return report
+    report.add("articles_requeued", lost_articles)
+    report.add("stories_requeued", lost_stories)
+    return report.merge(index_pending(services, batch_size=batch_size))
 
 
 @dataclass
@@ -122,6 +157,9 @@ def rollout(
         log.info("rollout: aliases already on v%d, nothing to do", version)
         return RolloutResult(version, swapped=False, new_indices=sorted(live))
 
+    # Leftovers of an interrupted rollout to this version are rebuilt from scratch.
+    leftovers = [name for name in existing if index_version(name) == version and name not in live]
+    search.delete_indices(leftovers)
     templates = versioned_templates(prefix, version)
     article_body = _index_body(templates[f"{prefix}-articles"])
     story_body = _index_body(templates[f"{prefix}-stories"])

@@ -37,6 +37,9 @@ class PermanentError(MediamonError):
 
 
 class ConfigError(PermanentError):
-    """A settings, registry or taxonomy file is malformed; the message names file, entry and field."""
+    """A settings, registry or taxonomy file is malformed.
+
+    The message names the file, the entry and the field.
+    """
 
     kind = "config"

@@ -16,12 +16,33 @@ SCHEMA_VERSION = 1
 
 # Languages with a built-in Elasticsearch analyzer; text in these gets a `text_<lang>` field.
 LANGUAGE_ANALYZERS: dict[str, str] = {
-    "ar": "arabic", "bg": "bulgarian", "ca": "catalan", "cs": "czech", "da": "danish",
-    "de": "german", "el": "greek", "en": "english", "es": "spanish", "fa": "persian",
-    "fi": "finnish", "fr": "french", "hi": "hindi", "hu": "hungarian", "hy": "armenian",
-    "id": "indonesian", "it": "italian", "lt": "lithuanian", "lv": "latvian", "nl": "dutch",
-    "no": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish",
-    "th": "thai", "tr": "turkish",
+    "ar": "arabic",
+    "bg": "bulgarian",
+    "ca": "catalan",
+    "cs": "czech",
+    "da": "danish",
+    "de": "german",
+    "el": "greek",
+    "en": "english",
+    "es": "spanish",
+    "fa": "persian",
+    "fi": "finnish",
+    "fr": "french",
+    "hi": "hindi",
+    "hu": "hungarian",
+    "hy": "armenian",
+    "id": "indonesian",
+    "it": "italian",
+    "lt": "lithuanian",
+    "lv": "latvian",
+    "nl": "dutch",
+    "no": "norwegian",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sv": "swedish",
+    "th": "thai",
+    "tr": "turkish",
 }
 
 
@@ -47,13 +68,20 @@ ARTICLE_FIELDS: tuple[IndexField, ...] = (
     _kw("outlet", "Outlet id from the registry"),
     _kw("url", "URL the article was fetched from"),
     _kw("canonical_url", "Canonical URL"),
-    IndexField("title", {"type": "text", "fields": {"raw": {"type": "keyword",
-                                                             "ignore_above": 512}}},
-               "Title"),
+    IndexField(
+        "title",
+        {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "Title",
+    ),
     IndexField("text", {"type": "text"}, "Main text (standard analyzer)"),
-    *(IndexField(f"text_{code}", {"type": "text", "analyzer": analyzer},
-                 f"Main text analysed as {analyzer} (only for articles in that language)")
-      for code, analyzer in sorted(LANGUAGE_ANALYZERS.items())),
+    *(
+        IndexField(
+            f"text_{code}",
+            {"type": "text", "analyzer": analyzer},
+            f"Main text analysed as {analyzer} (only for articles in that language)",
+        )
+        for code, analyzer in sorted(LANGUAGE_ANALYZERS.items())
+    ),
     _kw("language", "Detected language (ISO 639-1)"),
     IndexField("language_confidence", {"type": "float"}, "Confidence of the language guess"),
     _date("published_at", "Publication time (UTC)"),
@@ -65,11 +93,21 @@ ARTICLE_FIELDS: tuple[IndexField, ...] = (
     IndexField("word_count", {"type": "integer"}, "Words in the main text"),
     IndexField("version_count", {"type": "integer"}, "Distinct content versions seen"),
     _kw("topics", "Topic tags, parents included (syria, syria/idlib ...)"),
-    IndexField("tag_evidence", {"type": "nested", "properties": {
-        "topic": {"type": "keyword"}, "term": {"type": "keyword"},
-        "matched": {"type": "keyword"}, "field": {"type": "keyword"},
-        "position": {"type": "integer"}, "weight": {"type": "float"},
-    }}, "Terms that triggered each topic tag, and where"),
+    IndexField(
+        "tag_evidence",
+        {
+            "type": "nested",
+            "properties": {
+                "topic": {"type": "keyword"},
+                "term": {"type": "keyword"},
+                "matched": {"type": "keyword"},
+                "field": {"type": "keyword"},
+                "position": {"type": "integer"},
+                "weight": {"type": "float"},
+            },
+        },
+        "Terms that triggered each topic tag, and where",
+    ),
     _kw("story_id", "Story the article belongs to"),
     _kw("story_relation", "origin, exact, near, rewrite, excerpt or translation"),
     IndexField("story_score", {"type": "float"}, "Similarity score of the relation"),
@@ -85,9 +123,11 @@ STORY_FIELDS: tuple[IndexField, ...] = (
     _kw("story_id", "Deterministic story id (also the document _id)"),
     _kw("origin_article_id", "Earliest-published member"),
     _kw("origin_outlet", "Outlet of the origin"),
-    IndexField("origin_title", {"type": "text", "fields": {"raw": {"type": "keyword",
-                                                                    "ignore_above": 512}}},
-               "Title of the origin"),
+    IndexField(
+        "origin_title",
+        {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "Title of the origin",
+    ),
     _date("first_published_at", "Publication time of the origin"),
     _date("last_published_at", "Publication time of the latest copy"),
     IndexField("member_count", {"type": "integer"}, "Articles in the story"),
@@ -98,12 +138,23 @@ STORY_FIELDS: tuple[IndexField, ...] = (
     _kw("relations", "Relations present among the members"),
     _kw("topics", "Union of the members' topics"),
     IndexField("spread_seconds", {"type": "long"}, "Seconds from the origin to the last copy"),
-    IndexField("members", {"type": "nested", "properties": {
-        "article_id": {"type": "keyword"}, "outlet": {"type": "keyword"},
-        "language": {"type": "keyword"}, "published_at": {"type": "date"},
-        "relation": {"type": "keyword"}, "score": {"type": "float"},
-        "lag_seconds": {"type": "long"}, "title": {"type": "keyword", "ignore_above": 512},
-    }}, "Every member with its relation and lag"),
+    IndexField(
+        "members",
+        {
+            "type": "nested",
+            "properties": {
+                "article_id": {"type": "keyword"},
+                "outlet": {"type": "keyword"},
+                "language": {"type": "keyword"},
+                "published_at": {"type": "date"},
+                "relation": {"type": "keyword"},
+                "score": {"type": "float"},
+                "lag_seconds": {"type": "long"},
+                "title": {"type": "keyword", "ignore_above": 512},
+            },
+        },
+        "Every member with its relation and lag",
+    ),
     _date("updated_at", "When the story last changed"),
 )
 

@@ -48,8 +48,8 @@ class Outlet:
     """One outlet of the registry (`config/outlets.yaml`).
 
     `article_url_pattern` is a regular expression that article URLs of this outlet match; it filters
-    links found on section pages. `allow_private` lets the fetcher reach private or loopback addresses
-    for this outlet (the bundled samples and the tests need it; real outlets never do).
+    links found on section pages. `allow_private` lets the fetcher reach private or loopback
+    addresses for this outlet (the bundled samples and the tests need it; real outlets never do).
     """
 
     id: str

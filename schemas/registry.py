@@ -33,8 +33,18 @@ from schemas.yamldoc import Locations, parse_yaml_with_lines
 _OUTLET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _FIELDS = {
-    "id", "name", "homepage", "languages", "country", "feeds", "sitemaps", "sections",
-    "article_url_pattern", "requests_per_second", "allow_private", "enabled",
+    "id",
+    "name",
+    "homepage",
+    "languages",
+    "country",
+    "feeds",
+    "sitemaps",
+    "sections",
+    "article_url_pattern",
+    "requests_per_second",
+    "allow_private",
+    "enabled",
 }
 
 
@@ -64,9 +74,9 @@ def _http_url(value: object, base: str | None) -> str | None:
     return url
 
 
-def load_registry_document(data: object, *, source: str, lines: Locations | None = None) -> tuple[
-    Outlet, ...
-]:
+def load_registry_document(
+    data: object, *, source: str, lines: Locations | None = None
+) -> tuple[Outlet, ...]:
     """Validate a parsed registry document into outlets (disabled ones included).
 
     Raises `ConfigError` naming file, line, outlet entry and field.
@@ -86,10 +96,15 @@ def load_registry_document(data: object, *, source: str, lines: Locations | None
             label = f"{outlet_id!r} (#{index + 1})"
         unknown = sorted(set(map(str, entry)) - _FIELDS)
         if unknown:
-            raise where.error((*path, unknown[0]), label, f"unknown field (known: {sorted(_FIELDS)})")
+            raise where.error(
+                (*path, unknown[0]), label, f"unknown field (known: {sorted(_FIELDS)})"
+            )
         if not isinstance(outlet_id, str) or not _OUTLET_ID.match(outlet_id):
-            raise where.error((*path, "id"), label,
-                              "must be a lower-case slug of letters, digits, '.', '_' or '-'")
+            raise where.error(
+                (*path, "id"),
+                label,
+                "must be a lower-case slug of letters, digits, '.', '_' or '-'",
+            )
         if outlet_id in seen:
             raise where.error((*path, "id"), label, "duplicate outlet id")
         seen.add(outlet_id)
@@ -108,8 +123,9 @@ def load_registry_document(data: object, *, source: str, lines: Locations | None
             for position, value in enumerate(raw):
                 url = _http_url(value, homepage)
                 if url is None:
-                    raise where.error((*path, key, position), label,
-                                      f"not an http(s) URL: {value!r}")
+                    raise where.error(
+                        (*path, key, position), label, f"not an http(s) URL: {value!r}"
+                    )
                 urls.append(url)
             url_lists[key] = tuple(dict.fromkeys(urls))
         if not any(url_lists.values()):
@@ -126,11 +142,13 @@ def load_registry_document(data: object, *, source: str, lines: Locations | None
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise where.error((*path, "article_url_pattern"), label,
-                                  f"invalid regular expression: {exc}") from exc
+                raise where.error(
+                    (*path, "article_url_pattern"), label, f"invalid regular expression: {exc}"
+                ) from exc
         rate = entry.get("requests_per_second")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
-                                 or rate <= 0):
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
+        ):
             raise where.error((*path, "requests_per_second"), label, "must be a positive number")
         flags = {}
         for key, default in (("allow_private", False), ("enabled", True)):
@@ -141,13 +159,22 @@ def load_registry_document(data: object, *, source: str, lines: Locations | None
         country = entry.get("country")
         if country is not None and not isinstance(country, str):
             raise where.error((*path, "country"), label, "must be a string")
-        outlets.append(Outlet(
-            id=outlet_id, name=name.strip(), homepage=homepage, languages=tuple(languages),
-            country=country, feeds=url_lists["feeds"], sitemaps=url_lists["sitemaps"],
-            sections=url_lists["sections"], article_url_pattern=pattern,
-            requests_per_second=float(rate) if rate is not None else None,
-            allow_private=flags["allow_private"], enabled=flags["enabled"],
-        ))
+        outlets.append(
+            Outlet(
+                id=outlet_id,
+                name=name.strip(),
+                homepage=homepage,
+                languages=tuple(languages),
+                country=country,
+                feeds=url_lists["feeds"],
+                sitemaps=url_lists["sitemaps"],
+                sections=url_lists["sections"],
+                article_url_pattern=pattern,
+                requests_per_second=float(rate) if rate is not None else None,
+                allow_private=flags["allow_private"],
+                enabled=flags["enabled"],
+            )
+        )
     return tuple(outlets)
 
 

@@ -1,9 +1,9 @@
 """Shared fixtures: real services only (SQLite, PostgreSQL on 127.0.0.1, the local search server).
 
-PostgreSQL: `MEDIAMON_TEST_POSTGRES_URL` (default: the machine's server at 127.0.0.1:5432). Each test
-session creates its own database and drops it afterwards. An unreachable server fails the run: a
-store test that silently skips PostgreSQL would hide exactly the bugs it exists to find. Setting the
-variable to `skip` is the only way to leave PostgreSQL out, and it is said in the summary.
+PostgreSQL: `MEDIAMON_TEST_POSTGRES_URL` (default: the machine's server at 127.0.0.1:5432).
+Each test session creates its own database and drops it afterwards. An unreachable server fails
+the run: a store test that silently skips PostgreSQL would hide exactly the bugs it exists to
+find. Setting the variable to `skip` is the only way to leave PostgreSQL out.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def postgres_database() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # the run must fail, not skip, when PostgreSQL is configured
-        pytest.fail(f"PostgreSQL at {make_url(admin).render_as_string(hide_password=True)} "
-                    f"is unreachable: {error}")
+        pytest.fail(
+            f"PostgreSQL at {make_url(admin).render_as_string(hide_password=True)} "
+            f"is unreachable: {error}"
+        )
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)
     try:
         yield url

@@ -280,58 +280,47 @@ _PERCENT_AFTER = re.compile(
 _MIN_NUMBER = 10
 
 _MONTHS: dict[int, tuple[str, ...]] = {
-    1: ("january", "jan", "janvier", "januar", "enero", "gennaio", "январ", "janeiro", "يناير",
-        "كانون الثاني"),
-    2: ("february", "feb", "février", "fevrier", "februar", "febrero", "febbraio", "феврал",
+    1: ("january", "jan", "janvier", "januar", "enero", "gennaio", "январ-", "janeiro", "يناير"),
+    2: ("february", "feb", "février", "fevrier", "februar", "febrero", "febbraio", "феврал-",
         "fevereiro", "فبراير", "شباط"),
-    3: ("march", "mar", "mars", "märz", "marz", "marzo", "март", "março", "مارس", "آذار"),
-    4: ("april", "apr", "avril", "abril", "aprile", "апрел", "أبريل", "ابريل", "نيسان"),
-    5: ("may", "mai", "mayo", "maggio", "ма[йя]", "maio", "مايو", "أيار"),
-    6: ("june", "jun", "juin", "juni", "junio", "giugno", "июн", "junho", "يونيو", "حزيران"),
-    7: ("july", "jul", "juillet", "juli", "julio", "luglio", "июл", "julho", "يوليو", "تموز"),
-    8: ("august", "aug", "août", "aout", "agosto", "август", "أغسطس", "آب"),
-    9: ("september", "sept", "sep", "septembre", "septiembre", "settembre", "сентябр",
+    3: ("march", "mar", "mars", "märz", "marz", "marzo", "март", "марта", "марте", "março",
+        "مارس", "آذار"),
+    4: ("april", "apr", "avril", "abril", "aprile", "апрел-", "أبريل", "ابريل", "نيسان"),
+    5: ("may", "mai", "mayo", "maggio", "май", "мая", "maio", "مايو", "أيار"),
+    6: ("june", "jun", "juin", "juni", "junio", "giugno", "июн-", "junho", "يونيو", "حزيران"),
+    7: ("july", "jul", "juillet", "juli", "julio", "luglio", "июл-", "julho", "يوليو", "تموز"),
+    8: ("august", "aug", "août", "aout", "agosto", "август", "августа", "августе", "أغسطس", "آب"),
+    9: ("september", "sept", "sep", "septembre", "septiembre", "settembre", "сентябр-",
         "setembro", "سبتمبر", "أيلول"),
-    10: ("october", "oct", "octobre", "oktober", "octubre", "ottobre", "октябр", "outubro",
-         "أكتوبر", "اكتوبر", "تشرين الأول"),
-    11: ("november", "nov", "novembre", "noviembre", "ноябр", "novembro", "نوفمبر",
-         "تشرين الثاني"),
+    10: ("october", "oct", "octobre", "oktober", "octubre", "ottobre", "октябр-", "outubro",
+         "أكتوبر", "اكتوبر"),
+    11: ("november", "nov", "novembre", "noviembre", "ноябр-", "novembro", "نوفمبر"),
     12: ("december", "dec", "décembre", "decembre", "dezember", "diciembre", "dicembre",
-         "декабр", "dezembro", "ديسمبر", "كانون الأول"),
+         "декабр-", "dezembro", "ديسمبر"),
 }  # fmt: skip
 _WEEKDAYS: dict[int, tuple[str, ...]] = {
     1: ("monday", "lundi", "montag", "lunes", "lunedì", "lunedi", "понедельник", "الاثنين"),
     2: ("tuesday", "mardi", "dienstag", "martes", "martedì", "martedi", "вторник", "الثلاثاء"),
     3: ("wednesday", "mercredi", "mittwoch", "miércoles", "miercoles", "mercoledì", "mercoledi",
-        "сред[ауы]", "الأربعاء", "الاربعاء"),
+        "среда", "среду", "среды", "الأربعاء", "الاربعاء"),
     4: ("thursday", "jeudi", "donnerstag", "jueves", "giovedì", "giovedi", "четверг", "الخميس"),
-    5: ("friday", "vendredi", "freitag", "viernes", "venerdì", "venerdi", "пятниц", "الجمعة"),
-    6: ("saturday", "samedi", "samstag", "sonnabend", "sábado", "sabado", "sabato", "суббот",
+    5: ("friday", "vendredi", "freitag", "viernes", "venerdì", "venerdi", "пятниц-", "الجمعة"),
+    6: ("saturday", "samedi", "samstag", "sonnabend", "sábado", "sabado", "sabato", "суббот-",
         "السبت"),
-    7: ("sunday", "dimanche", "sonntag", "domingo", "domenica", "воскресень", "الأحد", "الاحد"),
+    7: ("sunday", "dimanche", "sonntag", "domingo", "domenica", "воскресень-", "الأحد", "الاحد"),
 }  # fmt: skip
-# Lower-case exact names; Russian entries are stems that take any case ending (сентября, субботу).
-_RUSSIAN_STEMS = re.compile("[а-я]")
+# Names are lower-case; a trailing "-" marks a stem that takes any ending (сентября, субботу).
 _MONTH_NAMES = {
-    name: month
-    for month, names in _MONTHS.items()
-    for name in names
-    if not _RUSSIAN_STEMS.search(name) and " " not in name
+    name: month for month, names in _MONTHS.items() for name in names if not name.endswith("-")
 }
 _WEEKDAY_NAMES = {
-    name: day
-    for day, names in _WEEKDAYS.items()
-    for name in names
-    if not _RUSSIAN_STEMS.search(name)
+    name: day for day, names in _WEEKDAYS.items() for name in names if not name.endswith("-")
 }
 _MONTH_STEMS = tuple(
-    (name, month)
-    for month, names in _MONTHS.items()
-    for name in names
-    if _RUSSIAN_STEMS.search(name)
+    (name[:-1], month) for month, names in _MONTHS.items() for name in names if name.endswith("-")
 )
 _WEEKDAY_STEMS = tuple(
-    (name, day) for day, names in _WEEKDAYS.items() for name in names if _RUSSIAN_STEMS.search(name)
+    (name[:-1], day) for day, names in _WEEKDAYS.items() for name in names if name.endswith("-")
 )
 # Two-word Levantine Arabic months: first word, second word -> month.
 _ARABIC_TWO_WORD_MONTHS = {
@@ -355,8 +344,6 @@ def _month_of(word: str) -> int | None:
     month = _MONTH_NAMES.get(lower)
     if month is None and "а" <= lower[0] <= "я":
         month = next((m for stem, m in _MONTH_STEMS if lower.startswith(stem)), None)
-    if month is None and lower in ("май", "мая"):
-        month = 5
     return month
 
 

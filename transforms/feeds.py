@@ -171,7 +171,8 @@ def _entry_url(entry: Mapping[str, Any], source_url: str) -> str | None:
 def _entry_time(entry: Mapping[str, Any]) -> datetime | None:
     """Publication time in UTC (feedparser normalises to UTC struct_time); updated as fallback."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get skips FeedParserDict's deprecated updated->published key aliasing.
+        value = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
         if isinstance(value, time.struct_time):
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)

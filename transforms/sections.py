@@ -29,8 +29,8 @@ def extract_article_links(
     """Return the links of a section page that lead to articles of the same site, in page order.
 
     Relative links resolve against `<base href>` or `base_url`; fragments are dropped; each URL
-    appears once (with the first non-empty anchor text as its title). Links to other sites are
-    skipped; when `pattern` (the outlet's article URL regex, searched anywhere in the URL) is
+    appears once (titled by its longest anchor text, else title/alt text). Links to other sites
+    are skipped; when `pattern` (the outlet's article URL regex, searched anywhere in the URL) is
     given, only matching URLs are kept. `encoding` (a Python codec name, e.g. from the HTTP
     header) decodes the page; without it the parser reads the page's own declaration.
     Raises PermanentError(kind="bad-pattern") for an invalid regex; an empty or unparsable page
@@ -62,8 +62,11 @@ def extract_article_links(
             continue
         if matcher is not None and not matcher.search(url):
             continue
-        title = " ".join(anchor.text_content().split())[:_TITLE_MAX_CHARS] or None
-        if url not in found or (found[url] is None and title):
+        title = _anchor_title(anchor)
+        known = found.get(url)
+        # The same article is often linked from an image, a kicker and the headline: the
+        # longest text is the headline.
+        if url not in found or (title and (known is None or len(title) > len(known))):
             found[url] = title
     return [
         DiscoveredLink(
@@ -75,6 +78,16 @@ def extract_article_links(
         )
         for url, title in found.items()
     ]
+
+
+def _anchor_title(anchor: lxml.html.HtmlElement) -> str | None:
+    text = " ".join(anchor.text_content().split())
+    if not text:
+        text = " ".join((anchor.get("title") or "").split())
+    if not text:
+        alts = [img.get("alt") or "" for img in anchor.iter("img")]
+        text = " ".join(" ".join(alts).split())
+    return text[:_TITLE_MAX_CHARS] or None
 
 
 def _parse_html(html: bytes, encoding: str | None) -> lxml.html.HtmlElement | None:

@@ -185,6 +185,7 @@ class _Matcher:
     substrings: dict[str, list[_Pattern]] = field(default_factory=lambda: defaultdict(list))
     substring_regex: re.Pattern[str] | None = None
     heads: frozenset[str] = frozenset()  # first two letters of every first word: a cheap filter
+    stem_lengths_by_head: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def add(self, pattern: _Pattern) -> None:
         if pattern.words[0][0] and _SUBSTRING_SCRIPT.search(pattern.words[0][0]):
@@ -196,6 +197,12 @@ class _Matcher:
     def freeze(self) -> None:
         self.stem_lengths = tuple(sorted({len(s) for s in self.stems}, reverse=True))
         self.heads = frozenset(w[:2] for w in (*self.exact, *self.stems))
+        by_head: dict[str, set[int]] = defaultdict(set)
+        for stem in self.stems:
+            by_head[stem[:2]].add(len(stem))
+        self.stem_lengths_by_head = {
+            head: tuple(sorted(lengths, reverse=True)) for head, lengths in by_head.items()
+        }
         if self.substrings:
             ordered = sorted(self.substrings, key=len, reverse=True)
             self.substring_regex = re.compile("|".join(re.escape(s) for s in ordered))
@@ -303,7 +310,7 @@ def _scan_words(matcher: _Matcher, folded: str) -> list[_Hit]:
             if form[:2] not in matcher.heads:
                 continue
             candidates: list[_Pattern] = list(matcher.exact.get(form, ()))
-            for length in matcher.stem_lengths:
+            for length in matcher.stem_lengths_by_head.get(form[:2], ()):
                 if length <= len(form):
                     candidates.extend(matcher.stems.get(form[:length], ()))
             for pattern in candidates:

@@ -1,8 +1,8 @@
 """Rebuild the bundled demo samples in `mediamon/samples/` from `../shared/data` (run by hand).
 
 Copies a handful of real captured pages byte for byte (with their manifest rows, licence and source)
-and the input fields of the labelled syndication set (never its labels) so the demo can serve them as
-outlets on 127.0.0.1.
+and the input fields of the labelled syndication set (never its labels) so the demo can serve
+them as outlets on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -37,18 +37,39 @@ def main(shared: Path, target: Path) -> None:
     for name in CAPTURES:
         row = manifest[name]
         shutil.copyfile(shared / name, pages / Path(name).name)
-        rows.append({key: row[key] for key in ("file", "repo", "original_path", "commit", "license",
-                                               "language", "outlet", "url", "encoding", "sha256")}
-                    | {"file": Path(name).name})
+        rows.append(
+            {
+                key: row[key]
+                for key in (
+                    "file",
+                    "repo",
+                    "original_path",
+                    "commit",
+                    "license",
+                    "language",
+                    "outlet",
+                    "url",
+                    "encoding",
+                    "sha256",
+                )
+            }
+            | {"file": Path(name).name}
+        )
     (target / "captures.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
-    with (shared / "syndication" / "dev.jsonl").open(encoding="utf-8") as source, \
-            (target / "syndication.jsonl").open("w", encoding="utf-8") as out:
+    with (
+        (shared / "syndication" / "dev.jsonl").open(encoding="utf-8") as source,
+        (target / "syndication.jsonl").open("w", encoding="utf-8") as out,
+    ):
         for line in source:
             doc = json.loads(line)
-            out.write(json.dumps({key: doc[key] for key in INPUT_FIELDS}, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps({key: doc[key] for key in INPUT_FIELDS}, ensure_ascii=False) + "\n"
+            )
 
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[2]
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else root.parent / "shared" / "data",
-         root / "mediamon" / "samples")
+    main(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else root.parent / "shared" / "data",
+        root / "mediamon" / "samples",
+    )

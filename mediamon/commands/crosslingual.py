@@ -20,12 +20,16 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="topic-set JSON Lines whose written documents join as negatives"),
         ] = None,
+        pages: Annotated[
+            Path | None,
+            typer.Option(help="expected/ folder whose *.fundus.json articles join as negatives"),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the full JSON report")] = False,
     ) -> None:
         """Score every cross-language pair of GOLD; report recall, false pairs and margins."""
         from mediamon.evaluation.crosslingual import evaluate_crosslingual
 
-        report = evaluate_crosslingual(gold, topics)
+        report = evaluate_crosslingual(gold, topics, pages)
         if as_json:
             typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
             return

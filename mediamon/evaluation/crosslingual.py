@@ -26,6 +26,11 @@ Every cross-language pair among them and with the syndication documents is a dif
 pair (`topic-negative`, or `topic-hard-negative` when both carry the `syria/idlib` label or one is
 from the Idlib story of the syndication set).
 
+A third pool widens the tail of the negative distribution: the real articles whose fundus
+parser output ships in `shared/data/expected/<lang>/*.fundus.json` (70 articles in 21 languages,
+titles and body paragraphs as the publisher wrote them; Ukraine-war and election coverage recurs
+across languages). Their pairs are `page-negative`.
+
 The baseline in the same run is the cosine-only rule (cosine >= BASELINE_COSINE, the level that
 STACK-NOTES measured for faithful translations) and MinHash Jaccard (word 2-grams, 256
 permutations) >= 0.5, the monolingual near-duplicate rule.
@@ -91,8 +96,42 @@ def load_topic_documents(path: Path) -> list[dict[str, Any]]:
     return documents
 
 
+def load_page_documents(expected: Path) -> list[dict[str, Any]]:
+    """Return the fundus-parsed real articles under `expected/<lang>/` as negatives.
+
+    Text is the summary and the section paragraphs, paragraphs separated by a blank line; each
+    article is its own story.
+    """
+    documents = []
+    for path in sorted(expected.glob("*/*.fundus.json")):
+        with path.open(encoding="utf-8") as handle:
+            parsed = next(iter(json.load(handle).values()))
+        body = parsed.get("body") or {}
+        paragraphs = list(body.get("summary") or [])
+        for section in body.get("sections") or []:
+            paragraphs.extend(section.get("headline") or [])
+            paragraphs.extend(section.get("paragraphs") or [])
+        text = "\n\n".join(p.strip() for p in paragraphs if p and p.strip())
+        if not text:
+            continue
+        documents.append(
+            {
+                "id": f"page:{path.stem.removesuffix('.fundus')}",
+                "language": path.parent.name,
+                "title": parsed.get("title"),
+                "text": text,
+                "story": None,
+                "relation": "unrelated",
+                "page": True,
+            }
+        )
+    return documents
+
+
 def classify_pair(a: dict[str, Any], b: dict[str, Any]) -> str:
     """Return the evaluation class of a pair from its labels (see module docstring)."""
+    if a.get("page") or b.get("page"):
+        return "page-negative"
     if "topic_labels" in a or "topic_labels" in b:
         return "topic-hard-negative" if _about_idlib(a) and _about_idlib(b) else "topic-negative"
     same_story = a["story"] is not None and a["story"] == b["story"]
@@ -275,14 +314,19 @@ def _describe(pair: ScoredPair) -> dict[str, Any]:
     }
 
 
-def evaluate_crosslingual(path: Path, topics_path: Path | None = None) -> dict[str, Any]:
+def evaluate_crosslingual(
+    path: Path, topics_path: Path | None = None, pages_path: Path | None = None
+) -> dict[str, Any]:
     """Score every cross-language pair of a syndication file and return the report.
 
-    With `topics_path`, the written documents of that topic-tagging file join as negatives.
+    With `topics_path`, the written documents of that topic-tagging file join as negatives;
+    with `pages_path` (an `expected/` folder), the fundus-parsed real articles under it.
     """
     documents = load_documents(path)
     if topics_path is not None:
         documents += load_topic_documents(topics_path)
+    if pages_path is not None:
+        documents += load_page_documents(pages_path)
     pairs, elapsed = score_pairs(documents)
     report = summarise(pairs)
     report["documents"] = len(documents)
@@ -297,7 +341,8 @@ def main() -> None:
     data = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else data / "syndication" / "dev.jsonl"
     topics = Path(sys.argv[2]) if len(sys.argv) > 2 else data / "topics" / "dev.jsonl"
-    print(json.dumps(evaluate_crosslingual(path, topics), indent=2, ensure_ascii=False))
+    pages = Path(sys.argv[3]) if len(sys.argv) > 3 else data / "expected"
+    print(json.dumps(evaluate_crosslingual(path, topics, pages), indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

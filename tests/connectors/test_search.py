@@ -10,13 +10,30 @@ from schemas.index import article_index_name, articles_alias
 
 
 def _doc(article_id: str, month: int) -> dict[str, object]:
-    return {"article_id": article_id, "outlet": "sputnik-fr", "url": f"https://x.fr/{article_id}",
-            "canonical_url": f"https://x.fr/{article_id}", "title": "Idlib", "text": "Idlib texte",
-            "text_fr": "Idlib texte", "language": "fr",
-            "published_at": f"2018-{month:02d}-08T16:57:00+00:00", "topics": ["syria"],
-            "tag_evidence": [{"topic": "syria", "term": "syri*", "matched": "syrie",
-                              "field": "title", "position": 0, "weight": 3.0}],
-            "is_origin": True, "story_size": 1}
+    return {
+        "article_id": article_id,
+        "outlet": "sputnik-fr",
+        "url": f"https://x.fr/{article_id}",
+        "canonical_url": f"https://x.fr/{article_id}",
+        "title": "Idlib",
+        "text": "Idlib texte",
+        "text_fr": "Idlib texte",
+        "language": "fr",
+        "published_at": f"2018-{month:02d}-08T16:57:00+00:00",
+        "topics": ["syria"],
+        "tag_evidence": [
+            {
+                "topic": "syria",
+                "term": "syri*",
+                "matched": "syrie",
+                "field": "title",
+                "position": 0,
+                "weight": 3.0,
+            }
+        ],
+        "is_origin": True,
+        "story_size": 1,
+    }
 
 
 def test_monthly_indices_behind_the_alias_take_documents_once(
@@ -25,18 +42,25 @@ def test_monthly_indices_behind_the_alias_take_documents_once(
     index = SearchIndex(SearchSettings(url=search_server.url, prefix=search_prefix))
     index.ensure_layout()
     index.ensure_layout()  # idempotent
-    actions = [IndexAction(article_index_name(search_prefix, 2018, month), f"a{month}",
-                           _doc(f"a{month}", month)) for month in (8, 9, 9)]
+    actions = [
+        IndexAction(
+            article_index_name(search_prefix, 2018, month), f"a{month}", _doc(f"a{month}", month)
+        )
+        for month in (8, 9, 9)
+    ]
     outcome = index.bulk(actions)
     assert not outcome.failed
     again = index.bulk(actions)
     assert not again.failed
     index.refresh()
     assert index.count_articles() == 2
-    assert index.article_indices() == [article_index_name(search_prefix, 2018, 8),
-                                       article_index_name(search_prefix, 2018, 9)]
-    hits = index.search(articles_alias(search_prefix),
-                        {"query": {"term": {"topics": "syria"}}})["hits"]["hits"]
+    assert index.article_indices() == [
+        article_index_name(search_prefix, 2018, 8),
+        article_index_name(search_prefix, 2018, 9),
+    ]
+    hits = index.search(articles_alias(search_prefix), {"query": {"term": {"topics": "syria"}}})[
+        "hits"
+    ]["hits"]
     assert sorted(hit["_id"] for hit in hits) == ["a8", "a9"]
 
 
@@ -46,16 +70,18 @@ def test_a_rejected_document_is_reported_not_raised(
     index = SearchIndex(SearchSettings(url=search_server.url, prefix=search_prefix))
     index.ensure_layout()
     good = IndexAction(article_index_name(search_prefix, 2018, 9), "good", _doc("good", 9))
-    bad = IndexAction(article_index_name(search_prefix, 2018, 9), "bad",
-                      {**_doc("bad", 9), "not_in_mapping": 1})
+    bad = IndexAction(
+        article_index_name(search_prefix, 2018, 9), "bad", {**_doc("bad", 9), "not_in_mapping": 1}
+    )
     outcome = index.bulk([good, bad])
     assert [a.doc_id for a in outcome.succeeded] == ["good"]
     assert [a.doc_id for a, _ in outcome.failed] == ["bad"]
 
 
 def test_an_unreachable_cluster_is_a_transient_error() -> None:
-    index = SearchIndex(SearchSettings(url=f"http://127.0.0.1:{free_port()}", prefix="x",
-                                       request_timeout=2))
+    index = SearchIndex(
+        SearchSettings(url=f"http://127.0.0.1:{free_port()}", prefix="x", request_timeout=2)
+    )
     assert not index.ping()
     with pytest.raises(SearchUnavailableError):
         index.ensure_layout()

@@ -14,15 +14,24 @@ from schemas.records import DiscoveredLink, ExtractedArticle, LanguageGuess, Out
 from schemas.tables import metadata
 
 NOW = datetime(2018, 9, 8, 17, 0, tzinfo=UTC)
-OUTLET = Outlet(id="sputnik-fr", name="Sputnik France", homepage="https://fr.sputniknews.com/",
-                languages=("fr",), feeds=("https://fr.sputniknews.com/rss",))
+OUTLET = Outlet(
+    id="sputnik-fr",
+    name="Sputnik France",
+    homepage="https://fr.sputniknews.com/",
+    languages=("fr",),
+    feeds=("https://fr.sputniknews.com/rss",),
+)
 
 
-def _article(text: str = "Le Pentagone a déclaré que les États-Unis combattraient à Idlib.",
-             url: str = "https://fr.sputniknews.com/international/201809081038.html?utm_source=x"
-             ) -> ExtractedArticle:
+def _article(
+    text: str = "Le Pentagone a déclaré que les États-Unis combattraient à Idlib.",
+    url: str = "https://fr.sputniknews.com/international/201809081038.html?utm_source=x",
+) -> ExtractedArticle:
     return ExtractedArticle(
-        url=url, canonical_url=url.split("?")[0], title="Idlib: le Pentagone", text=text,
+        url=url,
+        canonical_url=url.split("?")[0],
+        title="Idlib: le Pentagone",
+        text=text,
         published_at=datetime(2018, 9, 8, 16, 57, tzinfo=UTC),
     )
 
@@ -35,12 +44,20 @@ def test_migrations_match_the_table_definitions(store: Store) -> None:
 
 def test_saving_the_same_article_twice_writes_nothing(store: Store) -> None:
     store.upsert_outlet(OUTLET, NOW)
-    first = store.save_article(OUTLET.id, _article(), capture_id=None, now=NOW,
-                               language=LanguageGuess("fr", 0.99))
-    second = store.save_article(OUTLET.id, _article(), capture_id=None,
-                                now=NOW + timedelta(hours=1), language=LanguageGuess("fr", 0.99))
-    assert first.created and first.changed
-    assert not second.created and not second.changed
+    first = store.save_article(
+        OUTLET.id, _article(), capture_id=None, now=NOW, language=LanguageGuess("fr", 0.99)
+    )
+    second = store.save_article(
+        OUTLET.id,
+        _article(),
+        capture_id=None,
+        now=NOW + timedelta(hours=1),
+        language=LanguageGuess("fr", 0.99),
+    )
+    assert first.created
+    assert first.changed
+    assert not second.created
+    assert not second.changed
     assert first.article_id == second.article_id
     counts = store.counts()
     assert counts["articles"] == 1
@@ -51,11 +68,17 @@ def test_changed_content_is_a_new_version_of_the_same_article(store: Store) -> N
     store.upsert_outlet(OUTLET, NOW)
     first = store.save_article(OUTLET.id, _article(), capture_id=None, now=NOW, language=None)
     store.mark_articles_indexed({first.article_id: (1, "idx")})
-    edited = store.save_article(OUTLET.id, _article(text="Texte mis à jour sur Idlib."),
-                                capture_id=None, now=NOW + timedelta(hours=2), language=None)
+    edited = store.save_article(
+        OUTLET.id,
+        _article(text="Texte mis à jour sur Idlib."),
+        capture_id=None,
+        now=NOW + timedelta(hours=2),
+        language=None,
+    )
     assert edited.article_id == first.article_id
     assert edited.version_id != first.version_id
-    assert edited.changed and not edited.created
+    assert edited.changed
+    assert not edited.created
     assert store.counts()["article_versions"] == 2
     # The edit is pending for the index again, and the first publication time is kept.
     assert store.pending_article_ids() == [first.article_id]
@@ -66,19 +89,32 @@ def test_changed_content_is_a_new_version_of_the_same_article(store: Store) -> N
 
 def test_tracking_parameters_do_not_make_a_second_article(store: Store) -> None:
     store.upsert_outlet(OUTLET, NOW)
-    plain = store.save_article(OUTLET.id, _article(url="https://fr.sputniknews.com/a/1.html"),
-                               capture_id=None, now=NOW, language=None)
+    plain = store.save_article(
+        OUTLET.id,
+        _article(url="https://fr.sputniknews.com/a/1.html"),
+        capture_id=None,
+        now=NOW,
+        language=None,
+    )
     tracked = store.save_article(
-        OUTLET.id, _article(url="https://fr.sputniknews.com/a/1.html?utm_medium=rss"),
-        capture_id=None, now=NOW, language=None)
+        OUTLET.id,
+        _article(url="https://fr.sputniknews.com/a/1.html?utm_medium=rss"),
+        capture_id=None,
+        now=NOW,
+        language=None,
+    )
     assert plain.article_id == tracked.article_id
     assert store.counts()["articles"] == 1
 
 
 def test_links_are_queued_once_and_failures_are_recorded(store: Store) -> None:
     store.upsert_outlet(OUTLET, NOW)
-    link = DiscoveredLink(outlet_id=OUTLET.id, url="https://fr.sputniknews.com/a/2.html",
-                          source_kind=SourceKind.FEED, source_url="https://fr.sputniknews.com/rss")
+    link = DiscoveredLink(
+        outlet_id=OUTLET.id,
+        url="https://fr.sputniknews.com/a/2.html",
+        source_kind=SourceKind.FEED,
+        source_url="https://fr.sputniknews.com/rss",
+    )
     assert store.record_links([link, link], NOW) == 1
     assert store.record_links([link], NOW) == 0
     [pending] = store.pending_links([OUTLET.id])
@@ -92,8 +128,9 @@ def test_source_health_counts_consecutive_failures(store: Store) -> None:
     store.upsert_outlet(OUTLET, NOW)
     url = OUTLET.feeds[0]
     for _ in range(2):
-        store.record_source_result(OUTLET.id, "feed", url, now=NOW,
-                                   error=PermanentError("not a feed", kind="not-a-feed"))
+        store.record_source_result(
+            OUTLET.id, "feed", url, now=NOW, error=PermanentError("not a feed", kind="not-a-feed")
+        )
     [row] = store.outlet_health()
     assert row["consecutive_failures"] == 2
     assert row["last_error_kind"] == "not-a-feed"

@@ -1,4 +1,4 @@
-"""Pipeline stages against real local services: bad outlets are recorded, search outages caught up."""
+"""Pipeline stages on real local services: bad outlets are recorded, search outages caught up."""
 
 from __future__ import annotations
 
@@ -24,28 +24,44 @@ def samples() -> Iterator[RunningSamples]:
         yield running
 
 
-def _settings(tmp_path: Path, database_url: str, registry: dict[str, object],
-              search_url: str | None) -> Settings:
+def _settings(
+    tmp_path: Path, database_url: str, registry: dict[str, object], search_url: str | None
+) -> Settings:
     path = tmp_path / "outlets.yaml"
     path.write_text(yaml.safe_dump(registry), encoding="utf-8")
     return load_settings({}, data_dir=tmp_path / "data").with_overrides(
-        database_url=database_url, registry_path=path, search_url=search_url,
-        requests_per_second=50.0)
+        database_url=database_url,
+        registry_path=path,
+        search_url=search_url,
+        requests_per_second=50.0,
+    )
 
 
 def test_a_broken_feed_is_that_outlets_error_and_the_others_are_ingested(
-    tmp_path: Path, database_url: str, shared_data: Path, samples: RunningSamples,
-    search_server: LocalSearchServer, search_prefix: str,
+    tmp_path: Path,
+    database_url: str,
+    shared_data: Path,
+    samples: RunningSamples,
+    search_server: LocalSearchServer,
+    search_prefix: str,
 ) -> None:
     not_a_feed = (shared_data / "feeds" / "example-com__node-feedparser-notafeed.html").read_bytes()
     invalid = (shared_data / "feeds" / "reuters-com__feed-rs-rss_2.0_invalid_1.xml").read_bytes()
-    with LocalServer({"/feed.xml": serve_bytes(not_a_feed, "text/html"),
-                      "/broken.xml": serve_bytes(invalid, "application/rss+xml")}) as broken:
+    with LocalServer(
+        {
+            "/feed.xml": serve_bytes(not_a_feed, "text/html"),
+            "/broken.xml": serve_bytes(invalid, "application/rss+xml"),
+        }
+    ) as broken:
         registry = samples.registry_document()
-        registry["outlets"].append({
-            "id": "broken-example", "homepage": broken.url("/"),
-            "feeds": ["/feed.xml", "/broken.xml"], "allow_private": True,
-        })
+        registry["outlets"].append(
+            {
+                "id": "broken-example",
+                "homepage": broken.url("/"),
+                "feeds": ["/feed.xml", "/broken.xml"],
+                "allow_private": True,
+            }
+        )
         settings = _settings(tmp_path, database_url, registry, search_server.url)
         settings = settings.with_overrides(search_prefix=search_prefix)
         with open_services(settings) as services:
@@ -65,8 +81,11 @@ def test_a_broken_feed_is_that_outlets_error_and_the_others_are_ingested(
 
 
 def test_a_search_outage_never_blocks_ingestion_and_the_next_run_catches_up(
-    tmp_path: Path, database_url: str, samples: RunningSamples,
-    search_server: LocalSearchServer, search_prefix: str,
+    tmp_path: Path,
+    database_url: str,
+    samples: RunningSamples,
+    search_server: LocalSearchServer,
+    search_prefix: str,
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     settings = _settings(tmp_path, database_url, samples.registry_document(), down)
