@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transforms.embeddings import cosine, embed_documents_with_units
+from transforms.embeddings import SUPPORTED_LANGUAGES, cosine, embed_documents_with_units
 
 # --- decision thresholds (measured on shared/data/syndication/dev.jsonl with
 # `python -m mediamon.evaluation.crosslingual`; distributions and margins in its report) ---------
@@ -59,6 +59,9 @@ MIN_BAND_FACTS = 2
 VETO_MIN_FACTS = 3
 # Alignment needs at least this many units on each side, else only the cosine rule applies.
 MIN_ALIGNED_UNITS = 2
+# Outside the encoder's languages (or with no language) vectors are not evidence on their own:
+# unrelated da/no/is and xh/zu articles reach cosine 0.84-0.92. There a pair also needs the
+# anchor agreement of the middle band.
 
 
 # --- records --------------------------------------------------------------------------------
@@ -615,6 +618,10 @@ def score_crosslingual(a: DocumentSignals, b: DocumentSignals) -> CrossLingualMa
     are shared at >= FACTS_ACCEPT. Alignment needs MIN_ALIGNED_UNITS units on each side; without
     them only the cosine rule applies (and `alignment` reports the cosine). `score` blends
     alignment and anchors for ranking candidates. Symmetric in `a` and `b`.
+
+    When either language is outside the encoder's (`SUPPORTED_LANGUAGES`, or None), vectors
+    alone never decide: cosine and alignment must both reach ALIGNMENT_ACCEPT and the anchors
+    must agree as in the middle band.
     """
     similarity = cosine(a.vector, b.vector)
     alignable = min(len(a.units), len(b.units)) >= MIN_ALIGNED_UNITS
@@ -628,14 +635,20 @@ def score_crosslingual(a: DocumentSignals, b: DocumentSignals) -> CrossLingualMa
     contradicted = facts.comparable >= VETO_MIN_FACTS and facts.matched == 0
     facts_agree = facts.comparable >= MIN_BAND_FACTS and facts.ratio >= FACTS_ACCEPT
 
+    anchors_agree = supported and overlap >= ANCHOR_ACCEPT and facts_agree
+    encoded = a.language in SUPPORTED_LANGUAGES and b.language in SUPPORTED_LANGUAGES
+
     rule: str | None = None
-    if similarity >= COSINE_ACCEPT:
+    if not encoded:
+        if not contradicted and anchors_agree and min(similarity, alignment) >= ALIGNMENT_ACCEPT:
+            rule = f"rule:unsupported-language&alignment>={ALIGNMENT_ACCEPT}&anchors"
+    elif similarity >= COSINE_ACCEPT:
         rule = f"rule:cosine>={COSINE_ACCEPT}"
     elif not alignable or contradicted:
         rule = None
     elif alignment >= ALIGNMENT_ACCEPT:
         rule = f"rule:alignment>={ALIGNMENT_ACCEPT}"
-    elif alignment >= ALIGNMENT_FLOOR and supported and overlap >= ANCHOR_ACCEPT and facts_agree:
+    elif alignment >= ALIGNMENT_FLOOR and anchors_agree:
         rule = f"rule:alignment>={ALIGNMENT_FLOOR}&anchors>={ANCHOR_ACCEPT}"
     evidence = [f"cosine:{similarity:.3f}", f"alignment:{alignment:.3f}"]
     evidence.append(rule or ("veto:facts-contradict" if contradicted else "rule:none"))

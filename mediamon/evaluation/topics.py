@@ -100,8 +100,9 @@ class DocumentPrediction:
     answerable: bool
 
     def as_json(self) -> dict[str, Any]:
-        """The prediction line format of the README: id, labels, language."""
-        return {"id": self.id, "labels": list(self.labels), "language": self.language}
+        """The prediction line of the README: id, the gold set's labels we predicted, language."""
+        labels = [label for label in self.labels if label in SCORED_LABELS]
+        return {"id": self.id, "labels": labels, "language": self.language}
 
 
 @dataclass(slots=True)

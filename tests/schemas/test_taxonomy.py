@@ -1,4 +1,4 @@
-"""The taxonomy file schema: the shipped file loads; malformed files fail naming file, line, field."""
+"""The taxonomy schema: the shipped file loads; malformed files fail naming file, line, field."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ConfigError
-from schemas.taxonomy import Scoring, load_taxonomy_document, parse_taxonomy_text
+from schemas.taxonomy import Scoring, Taxonomy, load_taxonomy_document, parse_taxonomy_text
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "topics.yaml"
 REQUIRED_LANGUAGES = ("fr", "en", "ru", "ar", "de", "es", "tr", "uk", "fa", "it", "pt", "zh")
 
 
-def _load_shipped():
+def _load_shipped() -> Taxonomy:
     return parse_taxonomy_text(CONFIG.read_text(encoding="utf-8"), source=str(CONFIG))
 
 
@@ -44,7 +44,7 @@ def test_shipped_taxonomy_puts_parents_first_and_marks_themes() -> None:
 def test_taxonomy_values_are_frozen() -> None:
     taxonomy = _load_shipped()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        taxonomy.topics[0].id = "other"  # type: ignore[misc]
+        taxonomy.topics[0].id = "other"  # type: ignore[misc]  # frozen on purpose
     with pytest.raises(dataclasses.FrozenInstanceError):
         taxonomy.scoring.threshold = 0.0  # type: ignore[misc]
 
@@ -58,7 +58,8 @@ def test_term_mappings_carry_weight_and_lowercase_flag() -> None:
         source="t.yaml",
     )
     terms = {term.text: term for term in taxonomy.topic("syria").terms}
-    assert terms["sirio"].lowercase_only and not terms["siria"].lowercase_only
+    assert terms["sirio"].lowercase_only
+    assert not terms["siria"].lowercase_only
     assert terms["damasco"].weight == 0.5
     assert taxonomy.scoring == Scoring()
 
@@ -108,7 +109,9 @@ BROKEN = [
 
 
 @pytest.mark.parametrize(("text", "fragments"), BROKEN)
-def test_malformed_taxonomy_names_file_line_entry_and_field(text: str, fragments: list[str]) -> None:
+def test_malformed_taxonomy_names_file_line_entry_and_field(
+    text: str, fragments: list[str]
+) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_taxonomy_text(text, source="t.yaml")
     assert caught.value.kind == "config"

@@ -104,7 +104,9 @@ def test_text_without_letters_is_undetermined() -> None:
         ("english", ()),
     ],
 )
-def test_declared_language_codes_are_normalised(hint: str | None, expected: tuple[str, ...]) -> None:
+def test_declared_language_codes_are_normalised(
+    hint: str | None, expected: tuple[str, ...]
+) -> None:
     assert normalise_language_hint(hint) == expected
 
 
