@@ -37,6 +37,7 @@ from schemas.records import (
     LanguageGuess,
     Outlet,
     RawPage,
+    TagEvidence,
     TopicTag,
 )
 from transforms import ids
@@ -589,6 +590,41 @@ class Store:
                 .values(index_version=t.articles.c.index_version + 1)
             )
         return True
+
+    def article_tags(self, article_id: str) -> tuple[TopicTag, ...]:
+        """Return an article's stored topic tags with their evidence, in topic order."""
+        c = t.article_tags.c
+        with self.begin() as conn:
+            rows = conn.execute(
+                select(t.article_tags).where(c.article_id == article_id).order_by(c.topic)
+            ).mappings()
+            return tuple(
+                TopicTag(
+                    topic=row["topic"],
+                    score=row["score"],
+                    evidence=tuple(
+                        TagEvidence(
+                            term=item["term"],
+                            matched=item["matched"],
+                            field=item["field"],
+                            position=item["position"],
+                            weight=item["weight"],
+                        )
+                        for item in row["evidence"]
+                    ),
+                )
+                for row in rows
+            )
+
+    def article_summary(self, article_id: str) -> dict[str, Any] | None:
+        """Return the stored fields of one article (no text), or None when unknown."""
+        with self.begin() as conn:
+            row = (
+                conn.execute(select(t.articles).where(t.articles.c.id == article_id))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
 
     def article_text(self, article_id: str) -> tuple[str | None, str, str | None] | None:
         """Return (title, text, language) of an article's current version, or None."""

@@ -194,6 +194,31 @@ def outlets() -> None:
     console.print(table)
 
 
+@app.command()
+def explain(article_id: str) -> None:
+    """Print why an article got each of its topic tags (terms, field, position, weight)."""
+    from connectors.store import Store
+    from mediamon.settings import load_settings
+    from transforms.topics import format_tag_explanation
+
+    settings = load_settings()
+    store = Store.open(settings.database_url)
+    try:
+        summary = store.article_summary(article_id)
+        if summary is None:
+            console.print(f"[red]no article with id {article_id}[/]")
+            raise typer.Exit(1)
+        console.print(f"[bold]{summary['title'] or '(no title)'}[/]")
+        console.print(f"{summary['outlet_id']}  {summary['canonical_url']}")
+        console.print(
+            f"language: {summary['language']} "
+            f"(confidence {summary['language_confidence'] or 0:.2f})"
+        )
+        console.print(format_tag_explanation(store.article_tags(article_id)), markup=False)
+    finally:
+        store.dispose()
+
+
 def _print_report(counts: dict[str, int], errors: int) -> None:
     table = Table(show_header=False)
     for key, value in sorted(counts.items()):

@@ -103,8 +103,28 @@ def volume_by_period(
         counts[(bucket_key(article.published_at, period), outlet)] += 1
     if any(outlet == OTHER for _, outlet in counts):
         outlets.append(OTHER)
-    periods = sorted({p for p, _ in counts})
-    return periods, outlets, dict(counts)
+    return periods_between(articles, period), outlets, dict(counts)
+
+
+def periods_between(articles: Sequence[ReportArticle], period: str) -> list[str]:
+    """Every bucket label from the first to the last article, empty ones included."""
+    if not articles:
+        return []
+    first, last = articles[0].published_at, articles[-1].published_at
+    out: list[str] = []
+    if period == "month":
+        year, month = first.year, first.month
+        while (year, month) <= (last.year, last.month):
+            out.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return out
+    step = timedelta(days=1 if period == "day" else 7)
+    day = datetime.fromisoformat(bucket_key(first, period))
+    end = datetime.fromisoformat(bucket_key(last, period))
+    while day <= end:
+        out.append(day.date().isoformat())
+        day += step
+    return out
 
 
 def topic_share(

@@ -62,6 +62,7 @@ class VerifyOptions:
     passage_min_bigrams: int = 8
     passage_max_sentences: int = 3
     rewrite_coverage: float = 0.25
+    excerpt_outside_overlap: float = 0.33
 
 
 DEFAULT_VERIFY = VerifyOptions()
@@ -89,6 +90,7 @@ class Passage:
     shared: int
     bigrams: int
     coverage: float
+    outside_overlap: float = 0.0
 
     @property
     def density(self) -> float:
@@ -138,7 +140,15 @@ def densest_passage(
             candidate = Passage(start, width, shared, len(grams), coverage)
             if best is None or (candidate.density, candidate.shared) > (best.density, best.shared):
                 best = candidate
-    return best
+    if best is None:
+        return None
+    # How much of the holder outside the window speaks of the other article's words: low for an
+    # excerpt inside an article about something else, high for a same-event article.
+    words = set(other.content)
+    outside = [token for index, sentence in enumerate(sentences)
+               if not best.start <= index < best.start + best.sentences for token in sentence]
+    overlap = sum(1 for token in outside if token in words) / len(outside) if outside else 0.0
+    return Passage(best.start, best.sentences, best.shared, best.bigrams, coverage, overlap)
 
 
 def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAULT_VERIFY) -> Match:
@@ -160,6 +170,8 @@ def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAU
             return Match(EXACT, round(resemblance, 4), evidence)
         if resemblance >= options.near_resemblance or containment >= options.near_containment:
             return Match(NEAR, round(max(resemblance, containment), 4), evidence)
+    if len(set(_bigrams(a.content)) & set(_bigrams(b.content))) < options.passage_shared:
+        return Match(None, round(resemblance, 4), evidence)
     passages = [
         (
             side,
@@ -180,13 +192,16 @@ def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAU
         "shared": best.shared,
         "bigrams": best.bigrams,
         "density": round(best.density, 4),
-        "coverage": round(best.coverage, 4),
+        "coverage": round(best.coverage, 4), "outside_overlap": round(best.outside_overlap, 4),
     }
     if best.density < options.passage_density or best.shared < options.passage_shared:
         return Match(None, round(best.density * 0.5, 4), evidence)
     score = round(min(1.0, 0.5 * best.density + 0.5 * min(1.0, best.coverage * 2)), 4)
     if best.coverage >= options.rewrite_coverage:
         return Match(REWRITE, score, evidence)
+    if best.outside_overlap > options.excerpt_outside_overlap:
+        # A dense shared passage (a quote) inside an article on the same event: not a copy.
+        return Match(None, round(best.density * 0.5, 4), evidence)
     return Match(EXCERPT, round(best.density * 0.6, 4), evidence, host=side)
 
 
@@ -297,6 +312,7 @@ class _Components:
 
     def __init__(self, ids: Iterable[str]) -> None:
         self.parent = {i: i for i in ids}
+        self.members = {i: {i} for i in self.parent}
 
     def find(self, item: str) -> str:
         root = item
@@ -311,12 +327,13 @@ class _Components:
         if ra != rb:
             low, high = sorted((ra, rb))
             self.parent[high] = low
+            self.members[low] |= self.members.pop(high)
+
+    def group(self, item: str) -> set[str]:
+        return self.members[self.find(item)]
 
     def groups(self) -> dict[str, set[str]]:
-        result: dict[str, set[str]] = {}
-        for item in self.parent:
-            result.setdefault(self.find(item), set()).add(item)
-        return result
+        return {root: set(items) for root, items in self.members.items()}
 
 
 def cluster_articles(members: Mapping[str, Member], edges: Iterable[Edge]) -> list[frozenset[str]]:
@@ -337,9 +354,8 @@ def cluster_articles(members: Mapping[str, Member], edges: Iterable[Edge]) -> li
             continue
         if components.find(edge.a) == components.find(edge.b):
             continue
-        groups = components.groups()
-        group_a = groups[components.find(edge.a)]
-        group_b = groups[components.find(edge.b)]
+        group_a = components.group(edge.a)
+        group_b = components.group(edge.b)
         if len(group_a) == 1 or len(group_b) == 1:
             components.union(edge.a, edge.b)
             continue
@@ -351,8 +367,7 @@ def cluster_articles(members: Mapping[str, Member], edges: Iterable[Edge]) -> li
         if edge.relation != EXCERPT or edge.host is None:
             continue
         source = edge.other(edge.host)
-        groups = components.groups()
-        if len(groups[components.find(edge.host)]) == 1 and components.find(
+        if len(components.group(edge.host)) == 1 and components.find(
             source
         ) != components.find(edge.host):
             components.union(edge.host, source)
