@@ -10,6 +10,7 @@ with_metadata=True)` with default options. Prints one JSON line with both rates 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import time
@@ -34,17 +35,22 @@ def load_pages(root: Path, *, now: datetime) -> list[RawPage]:
             continue
         url = row.get("url") or f"https://fixture.invalid/{row['file']}"
         pages.append(
-            RawPage(url, url, 200, (("content-type", "text/html"),), (root / row["file"]).read_bytes(), now)
+            RawPage(
+                url,
+                url,
+                200,
+                (("content-type", "text/html"),),
+                (root / row["file"]).read_bytes(),
+                now,
+            )
         )
     return pages
 
 
 def run_ours(page: RawPage) -> None:
     """Extract one page with the pipeline's extraction (failures are results, not crashes)."""
-    try:
+    with contextlib.suppress(PermanentError):
         extract_article(page, None, now=page.fetched_at)
-    except PermanentError:
-        pass
 
 
 def run_bare(page: RawPage) -> None:

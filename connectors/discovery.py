@@ -116,6 +116,7 @@ def discover_outlet(
     collector = _Collector(settings.max_links_per_outlet)
     sources: list[SourceOutcome] = []
     allow_private = True if outlet.allow_private else None
+    _apply_outlet_rate(outlet, fetcher)
 
     for feed_url in outlet.feeds:
         outcome, page = _fetch_source(
@@ -225,6 +226,18 @@ def _discover_sitemaps(
             len(queue),
         )
     return outcomes
+
+
+def _apply_outlet_rate(outlet: Outlet, fetcher: PageFetcher) -> None:
+    """Give every host of the outlet's sources the registry's request rate, when it has one.
+
+    Only the live fetcher has per-host rates; a replay fetcher has nothing to be polite to.
+    """
+    set_host_rate = getattr(fetcher, "set_host_rate", None)
+    if not outlet.requests_per_second or set_host_rate is None:
+        return
+    for url in {*outlet.feeds, *outlet.sitemaps, *outlet.sections}:
+        set_host_rate(url, outlet.requests_per_second)
 
 
 def _fetch_source(

@@ -90,6 +90,7 @@ T = TypeVar("T")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_KINDS = frozenset({"timeout", "connection", "http-429", "http-5xx"})
 _CHUNK = 64 * 1024
+_DISPATCH_LEAD = 0.05  # seconds before a host's slot that fetch_many hands its request over
 
 _DEFAULT_ACCEPT: Mapping[str, str] = {
     "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
@@ -112,6 +113,8 @@ _DEFAULT_CONTENT_TYPES: Mapping[str, frozenset[str]] = {
             "text/html",
             "text/plain",
             "application/octet-stream",
+            "application/gzip",
+            "application/x-gzip",
         }
     ),
     "sitemap": frozenset(
@@ -386,6 +389,13 @@ class HostLimiter:
         if start > now:
             self._sleep(start - now)
 
+    def mark_sent(self, host: str, sent_at: float) -> None:
+        """Record that a request to `host` left at `sent_at`; the next waits a full interval."""
+        with self._cond:
+            interval = self._interval.get(host, self._default_interval)
+            self._next[host] = max(self._next.get(host, 0.0), sent_at + interval)
+            self._last_start[host] = max(self._last_start.get(host, 0.0), sent_at)
+
     def release(self, host: str) -> None:
         """Mark one request to `host` as finished."""
         with self._cond:
@@ -397,6 +407,12 @@ class HostLimiter:
 
 # The deadline (time.monotonic) of the response being read by the current thread, if any.
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+
+
+# When the current thread's request was written to the socket (filled in by the stream).
+_sent_at: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "sent_at", default=None
+)
 
 
 class _DeadlineExceededError(httpcore.ReadTimeout):
@@ -424,6 +440,9 @@ class _DeadlineStream(httpcore.NetworkStream):
             raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        sent = _sent_at.get()
+        if sent is not None and not sent:
+            sent.append(time.monotonic())
         self._inner.write(buffer, timeout)
 
     def close(self) -> None:
@@ -707,7 +726,27 @@ class Fetcher:
                 self.limiter.on_acquire.reset(token)
                 mark_started(host)
 
-        pending: dict[Future[RawPage | MediamonError], tuple[T, str]] = {}
+        def load_robots(request: FetchRequest, host: str) -> None:
+            token = self.limiter.on_acquire.set(mark_started)
+            try:
+                self.robots_rules(request.url, allow_private=request.allow_private)
+            except MediamonError:
+                pass  # not cached: the host's first real request meets the error and reports it
+            finally:
+                self.limiter.on_acquire.reset(token)
+                mark_started(host)
+
+        # Hosts whose robots.txt is not known yet get it fetched as a task of its own first, so
+        # that no worker sleeps through the host's interval between robots.txt and the first
+        # page while other hosts wait for a worker.
+        needs_robots = {
+            host
+            for host, entries in queues.items()
+            if self.settings.respect_robots
+            and entries[0][1].purpose != "robots"
+            and self.robots.peek(origin_of(entries[0][1].url)) is None
+        }
+        pending: dict[Future[Any], tuple[T | None, str]] = {}
         order = deque(queues)
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fetch") as pool:
             while order or pending:
@@ -721,17 +760,25 @@ class Fetcher:
                         busy = host in launching
                     if busy or inflight.get(host, 0) >= self.limiter.concurrency(host):
                         continue
+                    # Hand the request over a little before its slot: the worker sleeps the
+                    # rest inside `acquire`, so dispatch latency never delays the host's slot.
                     ready_in = self.limiter.ready_in(host)
-                    if ready_in > 0:
-                        next_wake = min(next_wake, ready_in)
+                    lead = min(_DISPATCH_LEAD, self.limiter.interval(host) / 2)
+                    if ready_in > lead:
+                        next_wake = min(next_wake, ready_in - lead)
+                        continue
+                    with lock:
+                        launching.add(host)
+                    inflight[host] = inflight.get(host, 0) + 1
+                    if host in needs_robots:
+                        needs_robots.discard(host)
+                        first = queues[host][0][1]
+                        pending[pool.submit(load_robots, first, host)] = (None, host)
                         continue
                     item, request = queues[host].popleft()
                     if not queues[host]:
                         del queues[host]
                         order.remove(host)
-                    with lock:
-                        launching.add(host)
-                    inflight[host] = inflight.get(host, 0) + 1
                     pending[pool.submit(run, request, host)] = (item, host)
                 with lock:
                     if launching:
@@ -744,9 +791,10 @@ class Fetcher:
                 woken.clear()
                 done, _ = wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
-                    item, host = pending.pop(future)
+                    entry, host = pending.pop(future)
                     inflight[host] -= 1
-                    yield item, future.result()
+                    if entry is not None:  # None marks a robots.txt preload
+                        yield entry, future.result()
 
     def robots_rules(self, url: str, *, allow_private: bool | None = None) -> RobotsRules:
         """The robots.txt rules for the origin of `url` (loaded and cached on first use)."""
@@ -868,6 +916,8 @@ class Fetcher:
         client = self._client(private)
         self.limiter.acquire(host)
         token = _deadline.set(time.monotonic() + settings.total_timeout)
+        sent: list[float] = []
+        sent_token = _sent_at.set(sent)
         try:
             try:
                 with client.stream("GET", url, headers=headers) as response:
@@ -906,6 +956,11 @@ class Fetcher:
                 ) from error
         finally:
             _deadline.reset(token)
+            _sent_at.reset(sent_token)
+            if sent:
+                # Space the next request from when this one really left (connection set-up
+                # or a busy interpreter can delay it past its booked slot).
+                self.limiter.mark_sent(host, sent[0])
             self.limiter.release(host)
         page = RawPage(
             requested_url=requested_url,
@@ -949,7 +1004,7 @@ class Fetcher:
         raw_size = 0
         parts: list[bytes] = []
         deadline = _deadline.get()
-        for chunk in response.iter_raw(_CHUNK):
+        for chunk in response.iter_raw():
             raw_size += len(chunk)
             if raw_size > cap:
                 if purpose == "robots":

@@ -63,7 +63,8 @@ def load_report_articles(
     """Articles published in [start, end) (optionally tagged `topic` or a sub-topic), by time."""
     a, tags = t.articles.c, t.article_tags.c
     query = select(a.id, a.outlet_id, a.published_at, a.language).where(
-        *_window(a.published_at, start, end))
+        *_window(a.published_at, start, end)
+    )
     if topic:
         query = query.where(a.id.in_(select(tags.article_id).where(_topic_clause(topic))))
     with engine.connect() as conn:
@@ -71,17 +72,22 @@ def load_report_articles(
         topics: dict[str, list[str]] = {}
         ids = [row.id for row in rows]
         for start_at in range(0, len(ids), 500):
-            chunk = ids[start_at:start_at + 500]
-            for tag in conn.execute(select(tags.article_id, tags.topic)
-                                    .where(tags.article_id.in_(chunk))
-                                    .order_by(tags.article_id, tags.topic)):
+            chunk = ids[start_at : start_at + 500]
+            for tag in conn.execute(
+                select(tags.article_id, tags.topic)
+                .where(tags.article_id.in_(chunk))
+                .order_by(tags.article_id, tags.topic)
+            ):
                 topics.setdefault(tag.article_id, []).append(tag.topic)
     out = []
     for row in rows:
         published = _utc(row.published_at)
         assert published is not None
-        out.append(ReportArticle(row.id, row.outlet_id, published, row.language,
-                                 tuple(topics.get(row.id, ()))))
+        out.append(
+            ReportArticle(
+                row.id, row.outlet_id, published, row.language, tuple(topics.get(row.id, ()))
+            )
+        )
     return out
 
 
@@ -94,19 +100,39 @@ def load_report_story_members(
     """
     a, m, s, tags = t.articles.c, t.story_members.c, t.stories.c, t.article_tags.c
     query = (
-        select(m.story_id, s.origin_article_id, m.article_id, a.outlet_id, a.language,
-               a.published_at, m.relation, a.title)
+        select(
+            m.story_id,
+            s.origin_article_id,
+            m.article_id,
+            a.outlet_id,
+            a.language,
+            a.published_at,
+            m.relation,
+            a.title,
+        )
         .join_from(t.story_members, t.stories, s.id == m.story_id)
         .join(t.articles, a.id == m.article_id)
         .where(s.member_count > 1, *_window(s.first_published_at, start, end))
     )
     if topic:
-        tagged = select(m.story_id).join_from(
-            t.story_members, t.article_tags, tags.article_id == m.article_id
-        ).where(_topic_clause(topic))
+        tagged = (
+            select(m.story_id)
+            .join_from(t.story_members, t.article_tags, tags.article_id == m.article_id)
+            .where(_topic_clause(topic))
+        )
         query = query.where(m.story_id.in_(tagged))
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(m.story_id, a.published_at, m.article_id)).all()
-    return [ReportMember(row.story_id, row.origin_article_id, row.article_id, row.outlet_id,
-                         row.language, _utc(row.published_at), row.relation, row.title)
-            for row in rows]
+    return [
+        ReportMember(
+            row.story_id,
+            row.origin_article_id,
+            row.article_id,
+            row.outlet_id,
+            row.language,
+            _utc(row.published_at),
+            row.relation,
+            row.title,
+        )
+        for row in rows
+    ]

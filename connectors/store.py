@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -919,14 +920,21 @@ class Store:
         Unlike `mark_articles_indexed`, a row already confirmed at that version gets its index
         name moved too (a rollout re-sends unchanged rows into the next schema version's indices).
         """
+        if not versions:
+            return
         c = t.articles.c
+        # One statement, many parameter sets (executemany): a rollout moves every article.
+        statement = (
+            update(t.articles)
+            .where(c.id == bindparam("b_id"), c.indexed_version <= bindparam("b_version"))
+            .values(indexed_version=bindparam("b_version"), indexed_index=bindparam("b_index"))
+        )
+        params = [
+            {"b_id": article_id, "b_version": version, "b_index": index_name}
+            for article_id, (version, index_name) in versions.items()
+        ]
         with self.begin() as conn:
-            for article_id, (version, index_name) in versions.items():
-                conn.execute(
-                    update(t.articles)
-                    .where(c.id == article_id, c.indexed_version <= version)
-                    .values(indexed_version=version, indexed_index=index_name)
-                )
+            conn.execute(statement, params)
 
     def indexed_locations(self) -> tuple[list[tuple[str, str]], list[str]]:
         """Return what the outbox says the index holds: ([(article_id, index)], [story_id])."""

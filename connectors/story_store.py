@@ -1,11 +1,11 @@
 """All SQL of story clustering: fingerprints, LSH buckets, verified edges, stories and members.
 
 The LSH index lives in `lsh_buckets` so every worker shares it. Bucket strings carry a time
-partition: `"{YYYYMMDD}:{key}"` for an article dated that day (UTC), `"u:{key}"` for an undated
-one, and `"g:{band key}"` (band keys only, no day) so an undated article can still find dated
-near copies. A lookup probes the article's day +/- `window_days`, the undated partition and, when
-undated, the global band keys: the rows read per lookup grow with how many articles share a few
-days, not with the size of the archive.
+partition, `"{YYYYMMDD}:{key}"`, the UTC day of the article's publication (or, when undated, of
+when it was first seen: a crawler sees an article around its publication); band keys are also
+stored once without a day, `"g:{band key}"`, so a near copy republished weeks later is still
+found. A lookup probes the article's day +/- `window_days` and the global band keys: the rows read
+per lookup grow with how many articles share a few days, not with the size of the archive.
 
 Concurrency: `assignment_lock` takes `pg_advisory_xact_lock` on PostgreSQL, so the
 fingerprint-insert / candidate-lookup / verify / story-write step of one article is serialised
@@ -16,13 +16,14 @@ a single writer (its database lock does the same job).
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+import re
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, or_, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas import tables as t
@@ -30,7 +31,6 @@ from transforms.fingerprints import Fingerprint, TextFeatures, deserialise_featu
 from transforms.stories import Edge, Member, StoryDecision
 
 ASSIGNMENT_LOCK_KEY = 0x6D6D5354  # "mmST": one advisory lock for story assignment
-UNDATED = "u"
 GLOBAL = "g"
 
 
@@ -47,6 +47,7 @@ class ArticleText:
     first_seen_at: datetime | None
     title: str | None
     text: str
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ class CandidateOptions:
 
     window_days: int = 3
     max_bucket_size: int = 200
-    max_candidates: int = 60
+    max_candidates: int = 40
     min_passage_hits: int = 2
 
 
@@ -89,36 +90,63 @@ def assignment_lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ASSIGNMENT_LOCK_KEY})
 
 
-def day_partition(published_at: datetime | None) -> str:
-    """Return the bucket partition of an article: its UTC day, or `u` when undated."""
-    value = utc(published_at)
-    return value.strftime("%Y%m%d") if value else UNDATED
+def day_partition(moment: datetime) -> str:
+    """Return the bucket partition of an article: the UTC day of `moment`."""
+    value = utc(moment)
+    assert value is not None
+    return value.strftime("%Y%m%d")
 
 
-def bucket_rows(article_id: str, fingerprint: Fingerprint, published_at: datetime | None) -> list[
-    dict[str, str]
-]:
-    """Return the lsh_buckets rows of one article (time-partitioned keys plus global bands)."""
-    partition = day_partition(published_at)
+def bucket_rows(
+    article_id: str, fingerprint: Fingerprint, moment: datetime
+) -> list[dict[str, str]]:
+    """Return the lsh_buckets rows of one article (day-partitioned keys plus global bands).
+
+    `moment` is the publication time, or the first-seen time of an undated article.
+    """
+    partition = day_partition(moment)
     keys = {f"{partition}:{key}" for key in (*fingerprint.band_keys, *fingerprint.passage_keys)}
     keys |= {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
     return [{"bucket": key, "article_id": article_id} for key in sorted(keys)]
 
 
-def probe_keys(fingerprint: Fingerprint, published_at: datetime | None, window_days: int) -> list[
-    str
-]:
-    """Return the bucket strings a lookup for this fingerprint reads."""
+def probe_keys(fingerprint: Fingerprint, moment: datetime, window_days: int) -> list[str]:
+    """Return the bucket strings a lookup reads: days around `moment`, and the global bands."""
     keys = (*fingerprint.band_keys, *fingerprint.passage_keys)
-    value = utc(published_at)
-    probes = {f"{UNDATED}:{key}" for key in keys}
-    if value is None:
-        probes |= {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
-    else:
-        for offset in range(-window_days, window_days + 1):
-            day = (value + timedelta(days=offset)).strftime("%Y%m%d")
-            probes |= {f"{day}:{key}" for key in keys}
+    value = utc(moment)
+    assert value is not None
+    probes = {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
+    for offset in range(-window_days, window_days + 1):
+        day = (value + timedelta(days=offset)).strftime("%Y%m%d")
+        probes |= {f"{day}:{key}" for key in keys}
     return sorted(probes)
+
+
+# A date in the URL path: /2019/11/20/, /20191120/, /2019-11-20- (many outlets put one there).
+_URL_DATE = re.compile(r"/((?:19|20)\d\d)[/-]?(0[1-9]|1[0-2])[/-]?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+def url_day(url: str) -> datetime | None:
+    """Return the UTC day a URL's path names, or None."""
+    match = _URL_DATE.search(url)
+    if match is None:
+        return None
+    try:
+        return datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def effective_time(article: ArticleText) -> datetime:
+    """The time an article is filed under: publication, else its URL's date, else first seen.
+
+    Buckets are partitioned and candidate windows centred on it; it is what
+    `fingerprints.published_at` holds.
+    """
+    moment = article.published_at or url_day(article.url) or article.first_seen_at
+    if moment is None:
+        raise ValueError(f"article {article.article_id} has neither published_at nor first_seen_at")
+    return moment
 
 
 class StoryStore:
@@ -128,16 +156,36 @@ class StoryStore:
         """Return the current version of each existing article among `article_ids`, by id."""
         a, v, o = t.articles.c, t.article_versions.c, t.outlets.c
         rows = conn.execute(
-            select(a.id, a.current_version_id, a.outlet_id, o.name, a.language, a.published_at,
-                   a.first_seen_at, v.title, v.text)
+            select(
+                a.id,
+                a.current_version_id,
+                a.outlet_id,
+                o.name,
+                a.language,
+                a.published_at,
+                a.first_seen_at,
+                v.title,
+                v.text,
+                a.url,
+            )
             .join_from(t.articles, t.article_versions, a.current_version_id == v.id)
             .join(t.outlets, o.id == a.outlet_id, isouter=True)
             .where(a.id.in_(list(article_ids)))
             .order_by(a.id)
         ).all()
         return [
-            ArticleText(r.id, r.current_version_id, r.outlet_id, r.name, r.language,
-                        utc(r.published_at), utc(r.first_seen_at), r.title, r.text)
+            ArticleText(
+                r.id,
+                r.current_version_id,
+                r.outlet_id,
+                r.name,
+                r.language,
+                utc(r.published_at),
+                utc(r.first_seen_at),
+                r.title,
+                r.text,
+                r.url,
+            )
             for r in rows
         ]
 
@@ -166,22 +214,34 @@ class StoryStore:
         if stored == article.version_id:
             return False
         row = {
-            "article_id": article.article_id, "version_id": article.version_id,
-            "exact_hash": fingerprint.exact_hash, "minhash": minhash,
-            "shingle_count": fingerprint.shingle_count, "language": article.language,
-            "published_at": article.published_at, "vector": vector, "features": dict(features),
+            "article_id": article.article_id,
+            "version_id": article.version_id,
+            "exact_hash": fingerprint.exact_hash,
+            "minhash": minhash,
+            "shingle_count": fingerprint.shingle_count,
+            "language": article.language,
+            "published_at": effective_time(article),
+            "vector": vector,
+            "features": dict(features),
         }
         if stored is not None:
-            conn.execute(delete(t.lsh_buckets).where(t.lsh_buckets.c.article_id ==
-                                                     article.article_id))
+            conn.execute(
+                delete(t.lsh_buckets).where(t.lsh_buckets.c.article_id == article.article_id)
+            )
             e = t.story_edges.c
-            conn.execute(delete(t.story_edges).where(or_(e.article_id == article.article_id,
-                                                         e.other_article_id == article.article_id)))
-            conn.execute(update(t.fingerprints).where(c.article_id == article.article_id)
-                         .values(**row))
+            conn.execute(
+                delete(t.story_edges).where(
+                    or_(
+                        e.article_id == article.article_id, e.other_article_id == article.article_id
+                    )
+                )
+            )
+            conn.execute(
+                update(t.fingerprints).where(c.article_id == article.article_id).values(**row)
+            )
         else:
             conn.execute(t.fingerprints.insert().values(**row))
-        rows = bucket_rows(article.article_id, fingerprint, article.published_at)
+        rows = bucket_rows(article.article_id, fingerprint, effective_time(article))
         if rows:
             conn.execute(_insert(conn, t.lsh_buckets).on_conflict_do_nothing(), rows)
         return True
@@ -191,32 +251,39 @@ class StoryStore:
         conn: Connection,
         article_id: str,
         fingerprint: Fingerprint,
-        published_at: datetime | None,
+        moment: datetime,
         options: CandidateOptions,
     ) -> list[str]:
         """Return ids of articles worth verifying against this one, best first, bounded.
 
-        Sources: the same exact hash (inside the time window when dated), and shared LSH band
-        or passage keys; keys shared by more than `max_bucket_size` articles are ignored as
-        boilerplate. An article needs one band key or `min_passage_hits` passage keys.
+        Sources: the same exact hash (at most `max_candidates`, at any time: an identical text
+        is a copy whenever it appeared), and LSH band or passage keys shared in the days around
+        `moment` (see `probe_keys`). Keys shared by more than `max_bucket_size` articles are
+        ignored as boilerplate. An article needs one band key or `min_passage_hits` passage keys.
         """
         f = t.fingerprints.c
-        scores: Counter[str] = Counter()
-        exact = select(f.article_id).where(f.exact_hash == fingerprint.exact_hash,
-                                           f.article_id != article_id)
-        value = utc(published_at)
-        if value is not None:
-            low = value - timedelta(days=options.window_days)
-            high = value + timedelta(days=options.window_days + 1)
-            exact = exact.where(or_(f.published_at.is_(None),
-                                    and_(f.published_at >= low, f.published_at < high)))
-        for other in conn.execute(exact.limit(options.max_candidates)).scalars():
+        scores: defaultdict[str, float] = defaultdict(float)
+        exact = (
+            select(f.article_id)
+            .where(f.exact_hash == fingerprint.exact_hash, f.article_id != article_id)
+            .order_by(f.article_id)
+            .limit(options.max_candidates)
+        )
+        for other in conn.execute(exact).scalars():
             scores[str(other)] += 100.0
-        probes = probe_keys(fingerprint, published_at, options.window_days)
+        probes = probe_keys(fingerprint, moment, options.window_days)
         if probes:
             b = t.lsh_buckets.c
+            # Boilerplate keys are dropped inside the database (an index-only count) so their
+            # long bucket lists never travel to Python.
+            small = (
+                select(b.bucket)
+                .where(b.bucket.in_(bindparam("keys", expanding=True)))
+                .group_by(b.bucket)
+                .having(func.count() <= options.max_bucket_size + 1)
+            )
             rows = conn.execute(
-                select(b.bucket, b.article_id).where(b.bucket.in_(bindparam("keys", expanding=True))),
+                select(b.bucket, b.article_id).where(b.bucket.in_(small.scalar_subquery())),
                 {"keys": probes},
             ).all()
             members: dict[str, list[str]] = {}
@@ -225,7 +292,7 @@ class StoryStore:
                     members.setdefault(str(bucket), []).append(str(other))
             passage_hits: Counter[str] = Counter()
             band_hits: Counter[str] = Counter()
-            weights: Counter[str] = Counter()
+            weights: defaultdict[str, float] = defaultdict(float)
             for bucket, others in members.items():
                 if len(others) > options.max_bucket_size:
                     continue
@@ -261,20 +328,23 @@ class StoryStore:
         f = t.fingerprints.c
         query = (
             select(f.article_id, f.vector, f.published_at)
-            .where(f.article_id != article_id, f.vector.is_not(None),
-                   f.published_at >= value - timedelta(days=window_days),
-                   f.published_at < value + timedelta(days=window_days + 1))
+            .where(
+                f.article_id != article_id,
+                f.vector.is_not(None),
+                f.published_at >= value - timedelta(days=window_days),
+                f.published_at < value + timedelta(days=window_days + 1),
+            )
             .order_by(f.published_at, f.article_id)
         )
         if language is not None:
             query = query.where(or_(f.language.is_(None), f.language != language))
-        rows = conn.execute(query).all()
+        rows = list(conn.execute(query).all())
         rows.sort(key=lambda r: (abs((utc(r.published_at) or value) - value), r.article_id))
         return [(str(r.article_id), bytes(r.vector)) for r in rows[:limit]]
 
-    def load_fingerprints(self, conn: Connection, article_ids: Iterable[str]) -> dict[
-        str, StoredFingerprint
-    ]:
+    def load_fingerprints(
+        self, conn: Connection, article_ids: Iterable[str]
+    ) -> dict[str, StoredFingerprint]:
         """Return the stored fingerprints of the given articles, by id."""
         ids = sorted(set(article_ids))
         if not ids:
@@ -285,15 +355,22 @@ class StoryStore:
         for row in rows:
             data = dict(row["features"] or {})
             result[str(row["article_id"])] = StoredFingerprint(
-                str(row["article_id"]), str(row["version_id"]), row["language"],
-                utc(row["published_at"]), deserialise_features(data),
+                str(row["article_id"]),
+                str(row["version_id"]),
+                row["language"],
+                utc(row["published_at"]),
+                deserialise_features(data),
                 bytes(row["vector"]) if row["vector"] is not None else None,
                 data,
             )
         return result
 
-    def save_edges(self, conn: Connection, edges: Sequence[Edge],
-                   evidence: Mapping[tuple[str, str], Mapping[str, Any]]) -> int:
+    def save_edges(
+        self,
+        conn: Connection,
+        edges: Sequence[Edge],
+        evidence: Mapping[tuple[str, str], Mapping[str, Any]],
+    ) -> int:
         """Upsert verified edges keyed on (a, b); return how many rows were written or changed."""
         e = t.story_edges.c
         written = 0
@@ -301,17 +378,32 @@ class StoryStore:
             proof = dict(evidence.get((edge.a, edge.b), {}))
             if edge.host:
                 proof["host"] = edge.host
-            row = conn.execute(select(t.story_edges).where(
-                e.article_id == edge.a, e.other_article_id == edge.b)).mappings().first()
+            row = (
+                conn.execute(
+                    select(t.story_edges).where(
+                        e.article_id == edge.a, e.other_article_id == edge.b
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
-                conn.execute(t.story_edges.insert().values(
-                    article_id=edge.a, other_article_id=edge.b, relation=edge.relation,
-                    score=edge.score, evidence=proof))
+                conn.execute(
+                    t.story_edges.insert().values(
+                        article_id=edge.a,
+                        other_article_id=edge.b,
+                        relation=edge.relation,
+                        score=edge.score,
+                        evidence=proof,
+                    )
+                )
                 written += 1
             elif (row["relation"], round(row["score"], 6)) != (edge.relation, round(edge.score, 6)):
-                conn.execute(update(t.story_edges).where(
-                    e.article_id == edge.a, e.other_article_id == edge.b).values(
-                    relation=edge.relation, score=edge.score, evidence=proof))
+                conn.execute(
+                    update(t.story_edges)
+                    .where(e.article_id == edge.a, e.other_article_id == edge.b)
+                    .values(relation=edge.relation, score=edge.score, evidence=proof)
+                )
                 written += 1
         return written
 
@@ -321,17 +413,30 @@ class StoryStore:
         if not ids:
             return []
         e = t.story_edges.c
-        rows = conn.execute(select(t.story_edges).where(
-            or_(e.article_id.in_(ids), e.other_article_id.in_(ids)))).mappings().all()
+        rows = (
+            conn.execute(
+                select(t.story_edges).where(or_(e.article_id.in_(ids), e.other_article_id.in_(ids)))
+            )
+            .mappings()
+            .all()
+        )
         return sorted(
-            {Edge(str(r["article_id"]), str(r["other_article_id"]), str(r["relation"]),
-                  float(r["score"]), (r["evidence"] or {}).get("host")) for r in rows},
+            {
+                Edge(
+                    str(r["article_id"]),
+                    str(r["other_article_id"]),
+                    str(r["relation"]),
+                    float(r["score"]),
+                    (r["evidence"] or {}).get("host"),
+                )
+                for r in rows
+            },
             key=lambda edge: (edge.a, edge.b),
         )
 
-    def component_of(self, conn: Connection, seeds: Iterable[str], limit: int = 2000) -> tuple[
-        set[str], list[Edge]
-    ]:
+    def component_of(
+        self, conn: Connection, seeds: Iterable[str], limit: int = 2000
+    ) -> tuple[set[str], list[Edge]]:
         """Return the articles connected to `seeds` by edges (breadth first, bounded) and edges."""
         seen = set(seeds)
         frontier = deque(sorted(seen))
@@ -352,15 +457,18 @@ class StoryStore:
         story = conn.execute(select(m.story_id).where(m.article_id == article_id)).scalar()
         if story is None:
             return {article_id}
-        return {str(x) for x in conn.execute(select(m.article_id).where(m.story_id == story))
-                .scalars()} | {article_id}
+        return {
+            str(x) for x in conn.execute(select(m.article_id).where(m.story_id == story)).scalars()
+        } | {article_id}
 
     def load_members(self, conn: Connection, article_ids: Iterable[str]) -> dict[str, Member]:
         """Return the origin-election records of the given articles (fingerprinted ones only)."""
         ids = sorted(set(article_ids))
         a, o, f = t.articles.c, t.outlets.c, t.fingerprints.c
         rows = conn.execute(
-            select(a.id, a.published_at, a.first_seen_at, a.outlet_id, o.name, f.features)
+            select(
+                a.id, a.published_at, a.first_seen_at, a.outlet_id, o.name, o.homepage, f.features
+            )
             .join_from(t.articles, t.fingerprints, f.article_id == a.id)
             .join(t.outlets, o.id == a.outlet_id, isouter=True)
             .where(a.id.in_(ids))
@@ -370,13 +478,21 @@ class StoryStore:
             names = {str(r.outlet_id).split("-")[0].split(".")[0].casefold()}
             if r.name:
                 names.add(str(r.name).split()[0].casefold())
+            if r.homepage:
+                host = re.sub(r"^(?:https?://)?(?:www\.)?", "", str(r.homepage)).split("/")[0]
+                if "." in host:
+                    names |= {host.casefold(), host.split(".")[0].casefold()}
             credits = tuple((r.features or {}).get("c", ()))
-            members[str(r.id)] = Member(str(r.id), utc(r.published_at), utc(r.first_seen_at),
-                                        tuple(sorted(names)), credits)
+            members[str(r.id)] = Member(
+                str(r.id), utc(r.published_at), utc(r.first_seen_at), tuple(sorted(names)), credits
+            )
         return members
 
     def write_stories(
-        self, conn: Connection, decisions: Sequence[StoryDecision], members: Mapping[str, Member],
+        self,
+        conn: Connection,
+        decisions: Sequence[StoryDecision],
+        members: Mapping[str, Member],
         now: datetime,
     ) -> dict[str, int]:
         """Make stories and story_members match `decisions`; bump index versions of what changed.
@@ -389,11 +505,16 @@ class StoryStore:
         current = {
             str(r["article_id"]): r
             for r in conn.execute(select(t.story_members).where(m.article_id.in_(article_ids)))
-            .mappings().all()
+            .mappings()
+            .all()
         }
         old_story_ids = {str(r["story_id"]) for r in current.values()}
-        counts = {"stories_written": 0, "members_written": 0, "stories_deleted": 0,
-                  "articles_bumped": 0}
+        counts = {
+            "stories_written": 0,
+            "members_written": 0,
+            "stories_deleted": 0,
+            "articles_bumped": 0,
+        }
         bumped: set[str] = set()
         for decision in decisions:
             times = [utc(members[x.article_id].published_at) for x in decision.members]
@@ -404,34 +525,61 @@ class StoryStore:
                 "last_published_at": max(known) if known else None,
                 "member_count": len(decision.members),
             }
-            row = conn.execute(select(t.stories).where(s.id == decision.story_id)).mappings().first()
+            row = (
+                conn.execute(select(t.stories).where(s.id == decision.story_id)).mappings().first()
+            )
             if row is None:
-                conn.execute(t.stories.insert().values(id=decision.story_id, updated_at=now,
-                                                       index_version=1, indexed_version=0, **values))
+                conn.execute(
+                    t.stories.insert().values(
+                        id=decision.story_id,
+                        updated_at=now,
+                        index_version=1,
+                        indexed_version=0,
+                        **values,
+                    )
+                )
                 counts["stories_written"] += 1
             else:
                 stored = {k: (utc(row[k]) if k.endswith("_at") else row[k]) for k in values}
                 if stored != values:
-                    conn.execute(update(t.stories).where(s.id == decision.story_id).values(
-                        updated_at=now, index_version=s.index_version + 1, **values))
+                    conn.execute(
+                        update(t.stories)
+                        .where(s.id == decision.story_id)
+                        .values(updated_at=now, index_version=s.index_version + 1, **values)
+                    )
                     counts["stories_written"] += 1
             for ms in decision.members:
-                wanted = {"story_id": ms.story_id, "relation": ms.relation,
-                          "score": round(ms.score, 6), "matched_article_id": ms.matched_article_id}
+                wanted = {
+                    "story_id": ms.story_id,
+                    "relation": ms.relation,
+                    "score": round(ms.score, 6),
+                    "matched_article_id": ms.matched_article_id,
+                }
                 have = current.get(ms.article_id)
                 if have is None:
-                    conn.execute(t.story_members.insert().values(
-                        article_id=ms.article_id, evidence=dict(ms.evidence), **wanted))
-                elif {k: (round(have[k], 6) if k == "score" else have[k]) for k in wanted} != wanted:
-                    conn.execute(update(t.story_members).where(m.article_id == ms.article_id)
-                                 .values(evidence=dict(ms.evidence), **wanted))
+                    conn.execute(
+                        t.story_members.insert().values(
+                            article_id=ms.article_id, evidence=dict(ms.evidence), **wanted
+                        )
+                    )
+                elif {
+                    k: (round(have[k], 6) if k == "score" else have[k]) for k in wanted
+                } != wanted:
+                    conn.execute(
+                        update(t.story_members)
+                        .where(m.article_id == ms.article_id)
+                        .values(evidence=dict(ms.evidence), **wanted)
+                    )
                 else:
                     continue
                 counts["members_written"] += 1
                 bumped.add(ms.article_id)
         if bumped:
-            conn.execute(update(t.articles).where(t.articles.c.id.in_(sorted(bumped)))
-                         .values(index_version=t.articles.c.index_version + 1))
+            conn.execute(
+                update(t.articles)
+                .where(t.articles.c.id.in_(sorted(bumped)))
+                .values(index_version=t.articles.c.index_version + 1)
+            )
             counts["articles_bumped"] = len(bumped)
         new_story_ids = {d.story_id for d in decisions}
         for story in sorted(old_story_ids - new_story_ids):
@@ -489,21 +637,44 @@ def list_stories(
     if published_to is not None:
         query = query.where(s.first_published_at < published_to)
     if outlet_id is not None:
-        query = query.where(s.id.in_(
-            select(m.story_id).join(t.articles, a.id == m.article_id)
-            .where(a.outlet_id == outlet_id)))
+        query = query.where(
+            s.id.in_(
+                select(m.story_id)
+                .join(t.articles, a.id == m.article_id)
+                .where(a.outlet_id == outlet_id)
+            )
+        )
     if topic is not None:
         g = t.article_tags.c
-        query = query.where(s.id.in_(
-            select(m.story_id).join(t.article_tags, g.article_id == m.article_id)
-            .where(or_(g.topic == topic, g.topic.like(f"{topic}/%")))))
-    story_ids = [str(x) for x in conn.execute(
-        query.order_by(s.first_published_at.desc(), s.id).limit(limit)).scalars()]
+        query = query.where(
+            s.id.in_(
+                select(m.story_id)
+                .join(t.article_tags, g.article_id == m.article_id)
+                .where(or_(g.topic == topic, g.topic.like(f"{topic}/%")))
+            )
+        )
+    story_ids = [
+        str(x)
+        for x in conn.execute(
+            query.order_by(s.first_published_at.desc(), s.id).limit(limit)
+        ).scalars()
+    ]
     if not story_ids:
         return []
     rows = conn.execute(
-        select(m.story_id, m.article_id, m.relation, m.score, m.matched_article_id, a.outlet_id,
-               a.language, a.title, a.url, a.published_at, s.origin_article_id)
+        select(
+            m.story_id,
+            m.article_id,
+            m.relation,
+            m.score,
+            m.matched_article_id,
+            a.outlet_id,
+            a.language,
+            a.title,
+            a.url,
+            a.published_at,
+            s.origin_article_id,
+        )
         .join(t.articles, a.id == m.article_id)
         .join(t.stories, s.id == m.story_id)
         .where(m.story_id.in_(story_ids))
@@ -522,12 +693,23 @@ def list_stories(
         def as_copy(row: Any, origin_time: datetime | None = origin_time) -> StoryCopy:
             when = utc(row.published_at)
             lag = when - origin_time if when and origin_time else None
-            return StoryCopy(str(row.article_id), str(row.outlet_id), row.language, row.title,
-                             str(row.url), when, str(row.relation), float(row.score),
-                             row.matched_article_id, lag)
+            return StoryCopy(
+                str(row.article_id),
+                str(row.outlet_id),
+                row.language,
+                row.title,
+                str(row.url),
+                when,
+                str(row.relation),
+                float(row.score),
+                row.matched_article_id,
+                lag,
+            )
 
         far = datetime.max.replace(tzinfo=UTC)
-        copies = sorted((as_copy(r) for r in members if r is not origin_row),
-                        key=lambda c: (c.published_at or far, c.article_id))
+        copies = sorted(
+            (as_copy(r) for r in members if r is not origin_row),
+            key=lambda c: (c.published_at or far, c.article_id),
+        )
         listings.append(StoryListing(story, as_copy(origin_row), tuple(copies)))
     return listings

@@ -14,14 +14,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, select
 
-from connectors.story_store import ArticleText, CandidateOptions, StoryStore, utc
+from connectors.story_store import (
+    ArticleText,
+    CandidateOptions,
+    StoryStore,
+    effective_time,
+    utc,
+)
 from schemas import tables as t
 from transforms.fingerprints import (
     DEFAULT_OPTIONS,
@@ -51,7 +57,7 @@ class ClusteringOptions:
 
     fingerprint: FingerprintOptions = DEFAULT_OPTIONS
     verify: VerifyOptions = DEFAULT_VERIFY
-    candidates: CandidateOptions = CandidateOptions()
+    candidates: CandidateOptions = field(default_factory=CandidateOptions)
     crosslingual: bool = True
     crosslingual_limit: int = 300
     crosslingual_verify: int = 8
@@ -75,8 +81,13 @@ class ClusteringResult:
     @property
     def writes(self) -> int:
         """Rows written or changed (0 on a run that changed nothing)."""
-        return (self.fingerprints_written + self.edges_written + self.stories_written
-                + self.members_written + self.stories_deleted)
+        return (
+            self.fingerprints_written
+            + self.edges_written
+            + self.stories_written
+            + self.members_written
+            + self.stories_deleted
+        )
 
     def as_dict(self) -> dict[str, int]:
         """The counts as a plain dict (for logs and run records)."""
@@ -108,8 +119,9 @@ def _anchors_from_json(data: dict[str, Any]) -> Any:
         if f.name not in data:
             continue
         default = f.default if f.default is not dataclasses.MISSING else ()
-        values[f.name] = (frozenset(data[f.name]) if isinstance(default, frozenset)
-                          else tuple(data[f.name]))
+        values[f.name] = (
+            frozenset(data[f.name]) if isinstance(default, frozenset) else tuple(data[f.name])
+        )
     return Anchors(**values)
 
 
@@ -154,9 +166,14 @@ def _crosslingual_edges(
     article = item.article
     if item.vector is None:
         return [], {}, 0
-    rows = store.time_window_vectors(conn, article.article_id, article.language,
-                                     article.published_at, options.candidates.window_days,
-                                     options.crosslingual_limit)
+    rows = store.time_window_vectors(
+        conn,
+        article.article_id,
+        article.language,
+        effective_time(article),
+        options.candidates.window_days,
+        options.crosslingual_limit,
+    )
     if not rows:
         return [], {}, 0
     own, _ = unpack_vectors(item.vector, DIMENSIONS)
@@ -164,8 +181,11 @@ def _crosslingual_edges(
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(own) or 1.0)
     cosines = matrix @ own / np.where(norms == 0, 1.0, norms)
     order = sorted(range(len(rows)), key=lambda i: (-float(cosines[i]), rows[i][0]))
-    chosen = [rows[i][0] for i in order[: options.crosslingual_verify]
-              if float(cosines[i]) >= options.crosslingual_prefilter]
+    chosen = [
+        rows[i][0]
+        for i in order[: options.crosslingual_verify]
+        if float(cosines[i]) >= options.crosslingual_prefilter
+    ]
     stored = store.load_fingerprints(conn, chosen)
     edges, evidence = [], {}
     for other_id in chosen:
@@ -188,28 +208,45 @@ def _crosslingual_edges(
         if verdict.is_copy:
             edge = make_edge(article.article_id, other_id, Match(TRANSLATION, verdict.score))
             edges.append(edge)
-            evidence[(edge.a, edge.b)] = {"cosine": round(verdict.cosine, 4),
-                                          "anchors": round(verdict.anchor_overlap, 4),
-                                          "evidence": list(verdict.evidence[:12])}
+            evidence[(edge.a, edge.b)] = {
+                "cosine": round(verdict.cosine, 4),
+                "anchors": round(verdict.anchor_overlap, 4),
+                "evidence": list(verdict.evidence[:12]),
+            }
     return edges, evidence, len(chosen)
 
 
 def _assign_one(
-    engine: Engine, store: StoryStore, item: _Prepared, now: datetime,
-    options: ClusteringOptions, result: ClusteringResult,
+    engine: Engine,
+    store: StoryStore,
+    item: _Prepared,
+    now: datetime,
+    options: ClusteringOptions,
+    result: ClusteringResult,
 ) -> None:
     from connectors.story_store import assignment_lock
 
     article = item.article
     with engine.begin() as conn:
         assignment_lock(conn)
-        written = store.save_fingerprint(conn, article, item.fingerprint, item.features,
-                                         serialise_minhash(item.fingerprint.minhash), item.vector)
+        written = store.save_fingerprint(
+            conn,
+            article,
+            item.fingerprint,
+            item.features,
+            serialise_minhash(item.fingerprint.minhash),
+            item.vector,
+        )
         result.fingerprints_written += int(written)
         edges: list[Edge] = []
         evidence: dict[tuple[str, str], dict[str, Any]] = {}
-        candidates = store.find_candidates(conn, article.article_id, item.fingerprint,
-                                           article.published_at, options.candidates)
+        candidates = store.find_candidates(
+            conn,
+            article.article_id,
+            item.fingerprint,
+            effective_time(article),
+            options.candidates,
+        )
         stored = store.load_fingerprints(conn, candidates)
         for other_id in candidates:
             other = stored.get(other_id)
@@ -237,8 +274,9 @@ def _assign_one(
             component |= more_nodes
             all_edges = sorted(set(all_edges) | set(more_edges), key=lambda e: (e.a, e.b))
         members = store.load_members(conn, component)
-        decisions = decide_stories(members, [e for e in all_edges
-                                             if e.a in members and e.b in members])
+        decisions = decide_stories(
+            members, [e for e in all_edges if e.a in members and e.b in members]
+        )
         counts = store.write_stories(conn, decisions, members, now)
         for key, value in counts.items():
             setattr(result, key, getattr(result, key) + value)

@@ -87,8 +87,14 @@ class Metric:
         """Human label of the column."""
         if self.label:
             return self.label
-        names = {"count": "Articles", "max": "Max", "min": "Min", "avg": "Average", "sum": "Sum",
-                 "unique_count": "Unique"}
+        names = {
+            "count": "Articles",
+            "max": "Max",
+            "min": "Min",
+            "avg": "Average",
+            "sum": "Sum",
+            "unique_count": "Unique",
+        }
         return names[self.op] if self.field is None else f"{names[self.op]} {self.field}"
 
 
@@ -182,75 +188,138 @@ _COPIES = (Condition("is_origin", "eq", False), Condition("story_size", "gt", 1)
 
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
-        "articles-per-outlet", "Articles per outlet per day", "articles", "bar_stacked",
-        (Bucket("date_histogram", "published_at"),
-         Bucket("terms", "outlet", size=_OUTLETS, label="Outlet")),
+        "articles-per-outlet",
+        "Articles per outlet per day",
+        "articles",
+        "bar_stacked",
+        (
+            Bucket("date_histogram", "published_at"),
+            Bucket("terms", "outlet", size=_OUTLETS, label="Outlet"),
+        ),
         description="How much each outlet publishes per day (stacked).",
     ),
     PanelSpec(
-        "topic-share-over-time", "Topic share over time", "articles", "area_percentage_stacked",
-        (Bucket("date_histogram", "published_at"), Bucket("terms", "topics", size=12,
-                                                          label="Topic")),
+        "topic-share-over-time",
+        "Topic share over time",
+        "articles",
+        "area_percentage_stacked",
+        (
+            Bucket("date_histogram", "published_at"),
+            Bucket("terms", "topics", size=12, label="Topic"),
+        ),
         description="Share of each topic among tagged articles per day; filter an outlet to "
         "compare.",
     ),
     PanelSpec(
-        "topic-share-per-outlet", "Topic share per outlet", "articles",
+        "topic-share-per-outlet",
+        "Topic share per outlet",
+        "articles",
         "bar_horizontal_percentage_stacked",
-        (Bucket("terms", "outlet", size=_OUTLETS, label="Outlet"),
-         Bucket("terms", "topics", size=12, label="Topic")),
+        (
+            Bucket("terms", "outlet", size=_OUTLETS, label="Outlet"),
+            Bucket("terms", "topics", size=12, label="Topic"),
+        ),
     ),
     PanelSpec(
-        "language-mix", "Language mix", "articles", "donut",
+        "language-mix",
+        "Language mix",
+        "articles",
+        "donut",
         (Bucket("terms", "language", size=15, label="Language"),),
     ),
     PanelSpec(
-        "language-per-outlet", "Languages per outlet", "articles", "bar_percentage_stacked",
-        (Bucket("terms", "outlet", size=_OUTLETS, label="Outlet"),
-         Bucket("terms", "language", size=10, label="Language")),
+        "language-per-outlet",
+        "Languages per outlet",
+        "articles",
+        "bar_percentage_stacked",
+        (
+            Bucket("terms", "outlet", size=_OUTLETS, label="Outlet"),
+            Bucket("terms", "language", size=10, label="Language"),
+        ),
     ),
     PanelSpec(
-        "widest-stories", "Stories with the widest spread", "stories", "table",
-        (Bucket("terms", "origin_title.raw", size=25, order_by=Metric("max", "outlet_count"),
-                label="Story (origin title)"),
-         Bucket("terms", "origin_outlet", size=1, label="First published by")),
-        (Metric("max", "outlet_count", "Outlets"), Metric("max", "member_count", "Articles"),
-         Metric("max", "language_count", "Languages"),
-         Metric("max", "spread_seconds", "Spread (s)")),
+        "widest-stories",
+        "Stories with the widest spread",
+        "stories",
+        "table",
+        (
+            Bucket(
+                "terms",
+                "origin_title.raw",
+                size=25,
+                order_by=Metric("max", "outlet_count"),
+                label="Story (origin title)",
+            ),
+            Bucket("terms", "origin_outlet", size=1, label="First published by"),
+        ),
+        (
+            Metric("max", "outlet_count", "Outlets"),
+            Metric("max", "member_count", "Articles"),
+            Metric("max", "language_count", "Languages"),
+            Metric("max", "spread_seconds", "Spread (s)"),
+        ),
         (Condition("member_count", "gt", 1),),
     ),
     PanelSpec(
-        "who-is-first", "Who publishes first (stories with copies)", "stories", "bar_horizontal",
+        "who-is-first",
+        "Who publishes first (stories with copies)",
+        "stories",
+        "bar_horizontal",
         (Bucket("terms", "origin_outlet", size=_OUTLETS, label="Origin outlet"),),
         (Metric("count", label="Stories"),),
         (Condition("member_count", "gt", 1),),
     ),
     PanelSpec(
-        "story-propagation", "Story propagation: origin, then copies with lag", "articles",
+        "story-propagation",
+        "Story propagation: origin, then copies with lag",
+        "articles",
         "table",
-        (Bucket("terms", "story_id", size=20, order_by=Metric("max", "story_size"),
-                label="Story"),
-         Bucket("terms", "outlet", size=_OUTLETS, order_by=Metric("min", "lag_seconds"),
-                direction="asc", label="Outlet"),
-         Bucket("terms", "story_relation", size=3, label="Relation")),
+        (
+            Bucket(
+                "terms", "story_id", size=20, order_by=Metric("max", "story_size"), label="Story"
+            ),
+            Bucket(
+                "terms",
+                "outlet",
+                size=_OUTLETS,
+                order_by=Metric("min", "lag_seconds"),
+                direction="asc",
+                label="Outlet",
+            ),
+            Bucket("terms", "story_relation", size=3, label="Relation"),
+        ),
         # No min(published_at) column: the lag says the same, and the local search server
         # answers null for min/max over date fields (Elasticsearch does not).
         (Metric("min", "lag_seconds", "Lag behind origin (s)"), _COUNT),
         (Condition("story_size", "gt", 1),),
     ),
     PanelSpec(
-        "copy-lag-by-outlet", "Average lag of copies behind the origin", "articles",
+        "copy-lag-by-outlet",
+        "Average lag of copies behind the origin",
+        "articles",
         "bar_horizontal",
-        (Bucket("terms", "outlet", size=_OUTLETS, order_by=Metric("avg", "lag_seconds"),
-                direction="asc", label="Copying outlet"),),
+        (
+            Bucket(
+                "terms",
+                "outlet",
+                size=_OUTLETS,
+                order_by=Metric("avg", "lag_seconds"),
+                direction="asc",
+                label="Copying outlet",
+            ),
+        ),
         (Metric("avg", "lag_seconds", "Average lag (s)"),),
         _COPIES,
     ),
     PanelSpec(
-        "who-copies-whom", "Who copies whom (origin outlet x copying outlet)", "articles",
+        "who-copies-whom",
+        "Who copies whom (origin outlet x copying outlet)",
+        "articles",
         "heatmap",
-        (Bucket("terms", "story_origin_outlet", size=_OUTLETS, label="Origin outlet"),
-         Bucket("terms", "outlet", size=_OUTLETS, label="Copying outlet")),
+        (
+            Bucket("terms", "story_origin_outlet", size=_OUTLETS, label="Origin outlet"),
+            Bucket("terms", "outlet", size=_OUTLETS, label="Copying outlet"),
+        ),
         (Metric("count", label="Copies"),),
         _COPIES,
     ),
@@ -260,17 +329,34 @@ _BY_ID = {panel.id: panel for panel in PANELS}
 
 DASHBOARDS: tuple[DashboardSpec, ...] = (
     DashboardSpec(
-        "mediamon-outlets", "mediamon: outlets over time",
+        "mediamon-outlets",
+        "mediamon: outlets over time",
         "Volume, topic share and language mix per outlet over time.",
-        tuple(_BY_ID[i] for i in ("articles-per-outlet", "topic-share-over-time",
-                                  "topic-share-per-outlet", "language-mix",
-                                  "language-per-outlet")),
+        tuple(
+            _BY_ID[i]
+            for i in (
+                "articles-per-outlet",
+                "topic-share-over-time",
+                "topic-share-per-outlet",
+                "language-mix",
+                "language-per-outlet",
+            )
+        ),
     ),
     DashboardSpec(
-        "mediamon-stories", "mediamon: story spread and copying",
+        "mediamon-stories",
+        "mediamon: story spread and copying",
         "Which stories spread furthest and fastest, who is first and who copies whom.",
-        tuple(_BY_ID[i] for i in ("widest-stories", "who-is-first", "story-propagation",
-                                  "copy-lag-by-outlet", "who-copies-whom")),
+        tuple(
+            _BY_ID[i]
+            for i in (
+                "widest-stories",
+                "who-is-first",
+                "story-propagation",
+                "copy-lag-by-outlet",
+                "who-copies-whom",
+            )
+        ),
     ),
 )
 
@@ -334,15 +420,17 @@ def aggregation_body(
     if time_from or time_to:
         bounds = {key: value for key, value in (("gte", time_from), ("lt", time_to)) if value}
         filters.append({"range": {TIME_FIELDS[panel.view]: bounds}})
-    metric_aggs = {
-        m.key: agg for m in panel.all_metrics() if (agg := _metric_agg(m)) is not None
-    }
+    metric_aggs = {m.key: agg for m in panel.all_metrics() if (agg := _metric_agg(m)) is not None}
     inner: dict[str, Any] = dict(metric_aggs)
     for bucket in reversed(panel.buckets):
         if bucket.kind == "date_histogram":
-            body: dict[str, Any] = {"date_histogram": {
-                "field": bucket.field, "calendar_interval": bucket.interval, "min_doc_count": 1,
-            }}
+            body: dict[str, Any] = {
+                "date_histogram": {
+                    "field": bucket.field,
+                    "calendar_interval": bucket.interval,
+                    "min_doc_count": 1,
+                }
+            }
         else:
             if bucket.order_by is None or bucket.order_by.op == "count":
                 order: dict[str, str] = {"_count": bucket.direction}
@@ -372,8 +460,9 @@ def flatten_buckets(panel: PanelSpec, response: Mapping[str, Any]) -> list[dict[
                 walk(level + 1, item, row)
                 continue
             for metric in panel.metrics:
-                row[metric.key] = (item["doc_count"] if metric.op == "count"
-                                   else item[metric.key]["value"])
+                row[metric.key] = (
+                    item["doc_count"] if metric.op == "count" else item[metric.key]["value"]
+                )
             rows.append(row)
 
     walk(0, response["aggregations"], {})
@@ -388,26 +477,44 @@ _LAYER = "layer1"
 def _bucket_column(panel: PanelSpec, bucket: Bucket) -> dict[str, Any]:
     if bucket.kind == "date_histogram":
         return {
-            "label": bucket.label or bucket.field, "dataType": "date",
-            "operationType": "date_histogram", "sourceField": bucket.field, "isBucketed": True,
+            "label": bucket.label or bucket.field,
+            "dataType": "date",
+            "operationType": "date_histogram",
+            "sourceField": bucket.field,
+            "isBucketed": True,
             "scale": "interval",
-            "params": {"interval": bucket.interval, "includeEmptyRows": True,
-                       "dropPartials": False},
+            "params": {
+                "interval": bucket.interval,
+                "includeEmptyRows": True,
+                "dropPartials": False,
+            },
         }
     if bucket.order_by is None:
         order_by: dict[str, Any] = {"type": "column", "columnId": _count_column_id(panel)}
     else:
         order_by = {"type": "column", "columnId": bucket.order_by.key}
-    data_type = {"boolean": "boolean", "integer": "number", "long": "number",
-                 "float": "number"}.get(_field_type(panel.view, bucket.field), "string")
+    data_type = {
+        "boolean": "boolean",
+        "integer": "number",
+        "long": "number",
+        "float": "number",
+    }.get(_field_type(panel.view, bucket.field), "string")
     return {
         "label": bucket.label or f"Top {bucket.size} values of {bucket.field}",
         "customLabel": bucket.label is not None,
-        "dataType": data_type, "operationType": "terms", "sourceField": bucket.field,
-        "isBucketed": True, "scale": "ordinal",
-        "params": {"size": bucket.size, "orderBy": order_by, "orderDirection": bucket.direction,
-                   "otherBucket": False, "missingBucket": False,
-                   "parentFormat": {"id": "terms"}},
+        "dataType": data_type,
+        "operationType": "terms",
+        "sourceField": bucket.field,
+        "isBucketed": True,
+        "scale": "ordinal",
+        "params": {
+            "size": bucket.size,
+            "orderBy": order_by,
+            "orderDirection": bucket.direction,
+            "otherBucket": False,
+            "missingBucket": False,
+            "parentFormat": {"id": "terms"},
+        },
     }
 
 
@@ -420,15 +527,28 @@ def _count_column_id(panel: PanelSpec) -> str:
 
 def _metric_column(panel: PanelSpec, metric: Metric) -> dict[str, Any]:
     if metric.op == "count":
-        return {"label": metric.title(), "customLabel": True, "dataType": "number",
-                "operationType": "count", "isBucketed": False, "scale": "ratio",
-                "sourceField": "___records___", "params": {"emptyAsNull": True}}
+        return {
+            "label": metric.title(),
+            "customLabel": True,
+            "dataType": "number",
+            "operationType": "count",
+            "isBucketed": False,
+            "scale": "ratio",
+            "sourceField": "___records___",
+            "params": {"emptyAsNull": True},
+        }
     assert metric.field is not None
     is_date = _field_type(panel.view, metric.field) == "date"
-    return {"label": metric.title(), "customLabel": True,
-            "dataType": "date" if is_date and metric.op in ("min", "max") else "number",
-            "operationType": metric.op, "sourceField": metric.field, "isBucketed": False,
-            "scale": "ratio", "params": {"emptyAsNull": True}}
+    return {
+        "label": metric.title(),
+        "customLabel": True,
+        "dataType": "date" if is_date and metric.op in ("min", "max") else "number",
+        "operationType": metric.op,
+        "sourceField": metric.field,
+        "isBucketed": False,
+        "scale": "ratio",
+        "params": {"emptyAsNull": True},
+    }
 
 
 def _columns(panel: PanelSpec) -> tuple[dict[str, Any], list[str]]:
@@ -444,40 +564,71 @@ def _columns(panel: PanelSpec) -> tuple[dict[str, Any], list[str]]:
     return columns, list(columns)
 
 
-def _visualization(panel: PanelSpec) -> tuple[str, dict[str, Any]]:
+def _visualization(panel: PanelSpec, order: Sequence[str]) -> tuple[str, dict[str, Any]]:
     keys = [b.key for b in panel.buckets]
     values = [m.key for m in panel.metrics]
     if panel.chart == "donut":
         return "lnsPie", {
             "shape": "donut",
-            "layers": [{"layerId": _LAYER, "layerType": "data", "primaryGroups": keys,
-                        "metrics": values, "numberDisplay": "percent",
-                        "categoryDisplay": "default", "legendDisplay": "default",
-                        "nestedLegend": False}],
+            "layers": [
+                {
+                    "layerId": _LAYER,
+                    "layerType": "data",
+                    "primaryGroups": keys,
+                    "metrics": values,
+                    "numberDisplay": "percent",
+                    "categoryDisplay": "default",
+                    "legendDisplay": "default",
+                    "nestedLegend": False,
+                }
+            ],
         }
     if panel.chart == "heatmap":
         return "lnsHeatmap", {
-            "shape": "heatmap", "layerId": _LAYER, "layerType": "data",
-            "xAccessor": keys[0], "yAccessor": keys[1], "valueAccessor": values[0],
+            "shape": "heatmap",
+            "layerId": _LAYER,
+            "layerType": "data",
+            "xAccessor": keys[0],
+            "yAccessor": keys[1],
+            "valueAccessor": values[0],
             "legend": {"isVisible": True, "position": "right", "type": "heatmap_legend"},
-            "gridConfig": {"type": "heatmap_grid", "isCellLabelVisible": True,
-                           "isYAxisLabelVisible": True, "isXAxisLabelVisible": True,
-                           "isYAxisTitleVisible": True, "isXAxisTitleVisible": True},
+            "gridConfig": {
+                "type": "heatmap_grid",
+                "isCellLabelVisible": True,
+                "isYAxisLabelVisible": True,
+                "isXAxisLabelVisible": True,
+                "isYAxisTitleVisible": True,
+                "isXAxisTitleVisible": True,
+            },
         }
     if panel.chart == "table":
         return "lnsDatatable", {
-            "layerId": _LAYER, "layerType": "data",
-            "columns": [{"columnId": key, "isTransposed": False} for key in keys + values],
+            "layerId": _LAYER,
+            "layerType": "data",
+            # Columns that only order a bucket (or count for it) are in the layer but hidden.
+            "columns": [
+                {"columnId": key, "isTransposed": False}
+                | ({} if key in keys or key in values else {"hidden": True})
+                for key in order
+            ],
         }
     layer: dict[str, Any] = {
-        "layerId": _LAYER, "layerType": "data", "seriesType": panel.chart,
-        "xAccessor": keys[0], "accessors": values, "position": "top", "showGridlines": False,
+        "layerId": _LAYER,
+        "layerType": "data",
+        "seriesType": panel.chart,
+        "xAccessor": keys[0],
+        "accessors": values,
+        "position": "top",
+        "showGridlines": False,
     }
     if len(keys) > 1:
         layer["splitAccessor"] = keys[1]
     return "lnsXY", {
-        "legend": {"isVisible": True, "position": "right"}, "valueLabels": "hide",
-        "fittingFunction": "None", "preferredSeriesType": panel.chart, "layers": [layer],
+        "legend": {"isVisible": True, "position": "right"},
+        "valueLabels": "hide",
+        "fittingFunction": "None",
+        "preferredSeriesType": panel.chart,
+        "layers": [layer],
     }
 
 
@@ -490,7 +641,7 @@ def lens_object(panel: PanelSpec, prefix: str) -> dict[str, Any]:
     """Return the saved Lens visualisation of a panel (Kibana 8 saved-object shape)."""
     check_panel(panel)
     columns, order = _columns(panel)
-    vis_type, visualization = _visualization(panel)
+    vis_type, visualization = _visualization(panel, order)
     query = " and ".join(condition.kql() for condition in panel.where)
     return {
         "type": "lens",
@@ -500,9 +651,17 @@ def lens_object(panel: PanelSpec, prefix: str) -> dict[str, Any]:
             "description": panel.description,
             "visualizationType": vis_type,
             "state": {
-                "datasourceStates": {"formBased": {"layers": {_LAYER: {
-                    "columns": columns, "columnOrder": order, "incompleteColumns": {},
-                }}}},
+                "datasourceStates": {
+                    "formBased": {
+                        "layers": {
+                            _LAYER: {
+                                "columns": columns,
+                                "columnOrder": order,
+                                "incompleteColumns": {},
+                            }
+                        }
+                    }
+                },
                 "visualization": visualization,
                 "query": {"query": query, "language": "kuery"},
                 "filters": [],
@@ -510,8 +669,13 @@ def lens_object(panel: PanelSpec, prefix: str) -> dict[str, Any]:
                 "internalReferences": [],
             },
         },
-        "references": [{"type": "index-pattern", "id": data_view_id(prefix, panel.view),
-                        "name": f"indexpattern-datasource-layer-{_LAYER}"}],
+        "references": [
+            {
+                "type": "index-pattern",
+                "id": data_view_id(prefix, panel.view),
+                "name": f"indexpattern-datasource-layer-{_LAYER}",
+            }
+        ],
         "coreMigrationVersion": CORE_MIGRATION_VERSION,
         "typeMigrationVersion": TYPE_MIGRATION_VERSIONS["lens"],
     }
@@ -524,9 +688,16 @@ def data_view_object(prefix: str, view: View) -> dict[str, Any]:
         "type": "index-pattern",
         "id": data_view_id(prefix, view),
         "attributes": {
-            "title": alias, "name": f"{prefix} {view}", "timeFieldName": TIME_FIELDS[view],
-            "fields": "[]", "fieldFormatMap": "{}", "runtimeFieldMap": "{}", "fieldAttrs": "{}",
-            "sourceFilters": "[]", "typeMeta": "{}", "allowNoIndex": True,
+            "title": alias,
+            "name": f"{prefix} {view}",
+            "timeFieldName": TIME_FIELDS[view],
+            "fields": "[]",
+            "fieldFormatMap": "{}",
+            "runtimeFieldMap": "{}",
+            "fieldAttrs": "{}",
+            "sourceFilters": "[]",
+            "typeMeta": "{}",
+            "allowNoIndex": True,
         },
         "references": [],
         "coreMigrationVersion": CORE_MIGRATION_VERSION,
@@ -541,26 +712,44 @@ def dashboard_object(dashboard: DashboardSpec, prefix: str) -> dict[str, Any]:
     for position, panel in enumerate(dashboard.panels):
         index = str(position + 1)
         wide = panel.chart in ("table", "heatmap")
-        panels.append({
-            "version": PANEL_VERSION, "type": "lens",
-            "gridData": {"x": 0 if wide else 24 * (position % 2), "y": 15 * position,
-                         "w": 48 if wide else 24, "h": 15, "i": index},
-            "panelIndex": index, "embeddableConfig": {"enhancements": {}},
-            "panelRefName": f"panel_{index}",
-        })
-        references.append({"type": "lens", "id": f"{prefix}-{panel.id}",
-                           "name": f"{index}:panel_{index}"})
+        panels.append(
+            {
+                "version": PANEL_VERSION,
+                "type": "lens",
+                "gridData": {
+                    "x": 0 if wide else 24 * (position % 2),
+                    "y": 15 * position,
+                    "w": 48 if wide else 24,
+                    "h": 15,
+                    "i": index,
+                },
+                "panelIndex": index,
+                "embeddableConfig": {"enhancements": {}},
+                "panelRefName": f"panel_{index}",
+            }
+        )
+        references.append(
+            {"type": "lens", "id": f"{prefix}-{panel.id}", "name": f"{index}:panel_{index}"}
+        )
     search_source = {"query": {"query": "", "language": "kuery"}, "filter": []}
-    options = {"useMargins": True, "syncColors": False, "syncCursor": True,
-               "syncTooltips": False, "hidePanelTitles": False}
+    options = {
+        "useMargins": True,
+        "syncColors": False,
+        "syncCursor": True,
+        "syncTooltips": False,
+        "hidePanelTitles": False,
+    }
     return {
         "type": "dashboard",
         "id": f"{prefix}-{dashboard.id.removeprefix('mediamon-')}",
         "attributes": {
-            "title": dashboard.title, "description": dashboard.description,
+            "title": dashboard.title,
+            "description": dashboard.description,
             "panelsJSON": json.dumps(panels, separators=(",", ":")),
             "optionsJSON": json.dumps(options, separators=(",", ":")),
-            "timeRestore": True, "timeFrom": "now-1y", "timeTo": "now",
+            "timeRestore": True,
+            "timeFrom": "now-1y",
+            "timeTo": "now",
             "refreshInterval": {"pause": True, "value": 60000},
             "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps(search_source)},
             "version": 1,
@@ -632,8 +821,9 @@ def import_saved_objects(
     if response.status_code == 429 or response.status_code >= 500:
         raise KibanaUnavailableError(f"Kibana answered {response.status_code}")
     if response.status_code >= 400:
-        raise KibanaImportError(f"Kibana refused the import ({response.status_code}): "
-                                f"{response.text[:500]}")
+        raise KibanaImportError(
+            f"Kibana refused the import ({response.status_code}): {response.text[:500]}"
+        )
     result: dict[str, Any] = response.json()
     errors: Sequence[Mapping[str, Any]] = result.get("errors") or []
     if not result.get("success", False) or errors:

@@ -22,14 +22,14 @@ from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
 from connectors.store import PendingLink, Store, capture_row
 from mediamon.settings import Settings
+from mediamon.taxonomy_file import load_compiled_taxonomy
 from schemas.errors import MediamonError, PermanentError
 from schemas.records import Outlet, RawPage
 from schemas.registry import parse_registry_text
-from schemas.taxonomy import parse_taxonomy_text
 from transforms.documents import article_index_for, build_article_document, build_story_document
 from transforms.extraction import extract_article
 from transforms.language import identify_language
-from transforms.topics import CompiledTaxonomy, compile_taxonomy, tag_topics
+from transforms.topics import CompiledTaxonomy, tag_topics
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,7 @@ class Services:
     @cached_property
     def taxonomy(self) -> CompiledTaxonomy:
         """The compiled topic taxonomy."""
-        path = self.settings.taxonomy_path
-        return compile_taxonomy(
-            parse_taxonomy_text(path.read_text(encoding="utf-8"), source=str(path))
-        )
+        return load_compiled_taxonomy(self.settings.taxonomy_path)
 
     def close(self) -> None:
         """Release connections."""

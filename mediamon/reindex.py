@@ -60,12 +60,18 @@ def reindex_range(
 
     Returns the indexer's report plus `articles_reset`. Safe to repeat: ids are deterministic.
     """
-    reset = services.store.reset_index_state(published_from=published_from,
-                                             published_to=published_to)
+    reset = services.store.reset_index_state(
+        published_from=published_from, published_to=published_to
+    )
     report = index_pending(services, batch_size=batch_size)
     report.add("articles_reset", reset)
-    log.info("reindexed range from=%s to=%s reset=%d indexed=%d", published_from, published_to,
-             reset, report.counts.get("articles_indexed", 0))
+    log.info(
+        "reindexed range from=%s to=%s reset=%d indexed=%d",
+        published_from,
+        published_to,
+        reset,
+        report.counts.get("articles_indexed", 0),
+    )
     return report
 
 
@@ -85,8 +91,11 @@ def reconcile_index(services: Services) -> tuple[int, int]:
     lost_stories = search.missing_documents([(story, alias) for story in story_ids])
     if lost_articles or lost_stories:
         services.store.unmark_indexed(sorted(lost_articles), sorted(lost_stories))
-        log.warning("index lost documents, re-queued articles=%d stories=%d",
-                    len(lost_articles), len(lost_stories))
+        log.warning(
+            "index lost documents, re-queued articles=%d stories=%d",
+            len(lost_articles),
+            len(lost_stories),
+        )
     return len(lost_articles), len(lost_stories)
 
 
@@ -151,7 +160,8 @@ def rollout(
     alias_a, alias_s = articles_alias(prefix), stories_alias(prefix)
     live = search.alias_indices(alias_a) + search.alias_indices(alias_s)
     existing = search.list_indices(f"{prefix}-articles-v*") + search.list_indices(
-        f"{prefix}-stories-v*")
+        f"{prefix}-stories-v*"
+    )
     old = sorted({name for name in live + existing if index_version(name) != version})
     if live and not old:
         log.info("rollout: aliases already on v%d, nothing to do", version)
@@ -169,7 +179,7 @@ def rollout(
 
     article_ids = services.store.article_ids()
     for start in range(0, len(article_ids), batch_size):
-        rows = services.store.load_article_documents(article_ids[start:start + batch_size])
+        rows = services.store.load_article_documents(article_ids[start : start + batch_size])
         origins = sorted({r["origin_article_id"] for r in rows if r.get("origin_article_id")})
         origin_outlets = services.store.outlets_of(origins) if origins else {}
         actions = []
@@ -180,7 +190,8 @@ def rollout(
                 search.create_index(name, article_body)
                 new_articles.add(name)
             document = build_article_document(
-                row, origin_outlet=origin_outlets.get(row.get("origin_article_id") or ""))
+                row, origin_outlet=origin_outlets.get(row.get("origin_article_id") or "")
+            )
             actions.append(IndexAction(name, row["id"], document))
             moved[row["id"]] = (row["index_version"], name)
         _send(search, actions)
@@ -191,11 +202,13 @@ def rollout(
     story_versions: dict[str, int] = {}
     story_ids = services.store.story_ids()
     for start in range(0, len(story_ids), batch_size):
-        stories = services.store.load_story_documents(story_ids[start:start + batch_size])
+        stories = services.store.load_story_documents(story_ids[start : start + batch_size])
         members = sorted({m["article_id"] for s in stories for m in s["members"]})
         topics = services.store.topics_of(members)
-        _send(search, [IndexAction(stories_name, s["id"], build_story_document(s, topics))
-                       for s in stories])
+        _send(
+            search,
+            [IndexAction(stories_name, s["id"], build_story_document(s, topics)) for s in stories],
+        )
         story_versions.update({s["id"]: s["index_version"] for s in stories})
     result.stories = len(story_versions)
 
@@ -207,26 +220,33 @@ def rollout(
         raise RolloutError(
             f"v{version} indices hold {built_articles} articles / {built_stories} stories, "
             f"the store {result.articles} / {result.stories}; aliases left as they were",
-            kind="rollout")
+            kind="rollout",
+        )
 
     search.put_templates(templates)
-    actions: list[dict[str, Any]] = []
+    swap: list[dict[str, Any]] = []
     for name in search.alias_indices(alias_a):
         if name not in new_articles:
-            actions.append({"remove": {"index": name, "alias": alias_a}})
+            swap.append({"remove": {"index": name, "alias": alias_a}})
     for name in search.alias_indices(alias_s):
         if name != stories_name:
-            actions.append({"remove": {"index": name, "alias": alias_s}})
-    actions += [{"add": {"index": name, "alias": alias_a}} for name in sorted(new_articles)]
-    actions.append({"add": {"index": stories_name, "alias": alias_s}})
-    search.update_aliases(actions)
+            swap.append({"remove": {"index": name, "alias": alias_s}})
+    swap += [{"add": {"index": name, "alias": alias_a}} for name in sorted(new_articles)]
+    swap.append({"add": {"index": stories_name, "alias": alias_s}})
+    search.update_aliases(swap)
     result.swapped = True
     search.delete_indices(old)
     services.store.mark_articles_moved(moved)
     services.store.mark_stories_indexed(story_versions)
     result.new_indices = new
-    log.info("rollout to v%d: %d articles, %d stories; swapped %d indices for %d", version,
-             result.articles, result.stories, len(old), len(new))
+    log.info(
+        "rollout to v%d: %d articles, %d stories; swapped %d indices for %d",
+        version,
+        result.articles,
+        result.stories,
+        len(old),
+        len(new),
+    )
     return result
 
 
@@ -236,5 +256,8 @@ def _send(search: SearchIndex, actions: list[IndexAction]) -> None:
     outcome = search.bulk(actions)
     if outcome.failed:
         action, reason = outcome.failed[0]
-        raise RolloutError(f"{len(outcome.failed)} documents rejected, first "
-                           f"{action.index}/{action.doc_id}: {reason}", kind="rollout")
+        raise RolloutError(
+            f"{len(outcome.failed)} documents rejected, first "
+            f"{action.index}/{action.doc_id}: {reason}",
+            kind="rollout",
+        )

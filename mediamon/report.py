@@ -24,8 +24,18 @@ from connectors.report_queries import (
 )
 from connectors.store import Store
 
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
-           "#ff9da7", "#9c755f", "#bab0ac")
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
 OTHER = "other"
 
 
@@ -167,13 +177,22 @@ def story_timelines(members: Sequence[ReportMember], limit: int = 12) -> list[St
                 lag = max(0, int((member.published_at - origin.published_at).total_seconds()))
             copies.append((member.outlet, member.relation, lag))
         copies.sort(key=lambda c: (c[2] is None, c[2] or 0, c[0]))
-        out.append(StoryTimeline(story_id, origin.title or story_id, origin.outlet,
-                                 origin.published_at, tuple(copies)))
+        out.append(
+            StoryTimeline(
+                story_id,
+                origin.title or story_id,
+                origin.outlet,
+                origin.published_at,
+                tuple(copies),
+            )
+        )
     out.sort(key=lambda s: (-s.outlet_count, -len(s.copies), s.story_id))
     return out[:limit]
 
 
-def copy_matrix(members: Sequence[ReportMember]) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
+def copy_matrix(
+    members: Sequence[ReportMember],
+) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
     """(origin outlets, copying outlets, {(origin, copier): copies}) over multi-member stories."""
     origin_of: dict[str, str] = {}
     for member in members:
@@ -213,8 +232,10 @@ def _color(index: int, key: str) -> str:
 
 
 def _legend(keys: Sequence[str]) -> str:
-    items = "".join(f'<span class="key"><i style="background:{_color(i, k)}"></i>{_e(k)}</span>'
-                    for i, k in enumerate(keys))
+    items = "".join(
+        f'<span class="key"><i style="background:{_color(i, k)}"></i>{_e(k)}</span>'
+        for i, k in enumerate(keys)
+    )
     return f'<div class="legend">{items}</div>'
 
 
@@ -228,26 +249,31 @@ def svg_stacked_columns(
     step = (width - left - 10) / max(len(periods), 1)
     bar = max(1.0, step * 0.8)
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img">']
-    parts.append(f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" '
-                 f'y2="{height - bottom}" stroke="#333"/>')
+    parts.append(
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" '
+        f'y2="{height - bottom}" stroke="#333"/>'
+    )
     parts.append(f'<text x="{left - 4}" y="14" text-anchor="end" class="tick">{peak}</text>')
     scale = (height - bottom - 20) / peak
     label_every = max(1, math.ceil(len(periods) / 12))
     for i, period in enumerate(periods):
         x = left + i * step
-        y = height - bottom
+        y = float(height - bottom)
         for j, name in enumerate(series):
             value = counts.get((period, name), 0)
             if not value:
                 continue
             h = value * scale
             y -= h
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                         f'fill="{_color(j, name)}"><title>{_e(period)} {_e(name)}: {value}'
-                         f'</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                f'fill="{_color(j, name)}"><title>{_e(period)} {_e(name)}: {value}'
+                f"</title></rect>"
+            )
         if i % label_every == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height - bottom + 14}" class="tick">'
-                         f'{_e(period)}</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - bottom + 14}" class="tick">{_e(period)}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts) + _legend(series)
 
@@ -262,17 +288,20 @@ def svg_share_bars(
     for i, row in enumerate(rows):
         total = sum(counts.get((row, s), 0) for s in series)
         y = 5 + i * row_h
-        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" class="label">'
-                     f'{_e(row)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" class="label">{_e(row)}</text>'
+        )
         x = float(left)
         for j, name in enumerate(series):
             value = counts.get((row, name), 0)
             if not value or not total:
                 continue
             w = (width - left - 10) * value / total
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_h - 4}" '
-                         f'fill="{_color(j, name)}"><title>{_e(row)} {_e(name)}: {value} '
-                         f'({100 * value / total:.0f} %)</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_h - 4}" '
+                f'fill="{_color(j, name)}"><title>{_e(row)} {_e(name)}: {value} '
+                f"({100 * value / total:.0f} %)</title></rect>"
+            )
             x += w
     parts.append("</svg>")
     return "".join(parts) + _legend(series)
@@ -288,10 +317,12 @@ def svg_bars(counts: dict[str, int]) -> str:
     for i, (key, value) in enumerate(items):
         y = 5 + i * row_h
         w = (width - left - 80) * value / peak
-        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" class="label">'
-                     f'{_e(key)}</text><rect x="{left}" y="{y}" width="{w:.1f}" '
-                     f'height="{row_h - 4}" fill="{_color(i, key)}"/><text x="{left + w + 4:.1f}" '
-                     f'y="{y + 14}" class="label">{value} ({100 * value / total:.0f} %)</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" class="label">'
+            f'{_e(key)}</text><rect x="{left}" y="{y}" width="{w:.1f}" '
+            f'height="{row_h - 4}" fill="{_color(i, key)}"/><text x="{left + w + 4:.1f}" '
+            f'y="{y + 14}" class="label">{value} ({100 * value / total:.0f} %)</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -310,26 +341,35 @@ def svg_timelines(stories: Sequence[StoryTimeline]) -> str:
     for minutes in (1, 10, 60, 600, 1440, 14400):
         if math.log10(1 + minutes) <= top:
             x = x_of(minutes * 60)
-            parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 20}" '
-                         f'stroke="#ddd"/><text x="{x:.1f}" y="{height - 6}" class="tick" '
-                         f'text-anchor="middle">{_e(format_lag(minutes * 60))}</text>')
+            parts.append(
+                f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 20}" '
+                f'stroke="#ddd"/><text x="{x:.1f}" y="{height - 6}" class="tick" '
+                f'text-anchor="middle">{_e(format_lag(minutes * 60))}</text>'
+            )
     for i, story in enumerate(stories):
         y = 16 + i * row_h
         title = story.title if len(story.title) <= 40 else story.title[:39] + "…"
-        parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" class="label">'
-                     f'{_e(title)}<title>{_e(story.title)}</title></text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" class="label">'
+            f"{_e(title)}<title>{_e(story.title)}</title></text>"
+        )
         known = [lag for _, _, lag in story.copies if lag is not None]
         end = x_of(max(known)) if known else left
-        parts.append(f'<line x1="{left}" y1="{y}" x2="{end:.1f}" y2="{y}" stroke="#999" '
-                     f'stroke-width="2"/>')
-        parts.append(f'<circle cx="{left}" cy="{y}" r="7" fill="#e15759"><title>origin: '
-                     f'{_e(story.origin_outlet)}</title></circle>')
+        parts.append(
+            f'<line x1="{left}" y1="{y}" x2="{end:.1f}" y2="{y}" stroke="#999" stroke-width="2"/>'
+        )
+        parts.append(
+            f'<circle cx="{left}" cy="{y}" r="7" fill="#e15759"><title>origin: '
+            f"{_e(story.origin_outlet)}</title></circle>"
+        )
         for outlet, relation, lag in story.copies:
             if lag is None:
                 continue
-            parts.append(f'<circle cx="{x_of(lag):.1f}" cy="{y}" r="5" fill="#4e79a7" '
-                         f'fill-opacity="0.8"><title>{_e(outlet)} ({_e(relation)}) '
-                         f'+{_e(format_lag(lag))}</title></circle>')
+            parts.append(
+                f'<circle cx="{x_of(lag):.1f}" cy="{y}" r="5" fill="#4e79a7" '
+                f'fill-opacity="0.8"><title>{_e(outlet)} ({_e(relation)}) '
+                f"+{_e(format_lag(lag))}</title></circle>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -342,26 +382,36 @@ def svg_matrix(
     width = left + cell * len(copiers) + 10
     height = top + cell * len(origins) + 10
     peak = max(counts.values(), default=0) or 1
-    parts = [f'<svg class="chart matrix" viewBox="0 0 {width} {height}" '
-             f'style="max-width:{width}px" role="img">']
+    parts = [
+        f'<svg class="chart matrix" viewBox="0 0 {width} {height}" '
+        f'style="max-width:{width}px" role="img">'
+    ]
     for j, copier in enumerate(copiers):
         x = left + j * cell + cell / 2
-        parts.append(f'<text transform="translate({x:.1f},{top - 6}) rotate(-60)" '
-                     f'class="label">{_e(copier)}</text>')
+        parts.append(
+            f'<text transform="translate({x:.1f},{top - 6}) rotate(-60)" '
+            f'class="label">{_e(copier)}</text>'
+        )
     for i, origin in enumerate(origins):
         y = top + i * cell
-        parts.append(f'<text x="{left - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end" '
-                     f'class="label">{_e(origin)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end" '
+            f'class="label">{_e(origin)}</text>'
+        )
         for j, copier in enumerate(copiers):
             value = counts.get((origin, copier), 0)
             shade = 0.08 + 0.92 * value / peak if value else 0.0
             x = left + j * cell
-            parts.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                         f'fill="#4e79a7" fill-opacity="{shade:.2f}" stroke="#eee">'
-                         f'<title>{_e(copier)} copied {_e(origin)}: {value}</title></rect>')
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="#4e79a7" fill-opacity="{shade:.2f}" stroke="#eee">'
+                f"<title>{_e(copier)} copied {_e(origin)}: {value}</title></rect>"
+            )
             if value:
-                parts.append(f'<text x="{x + cell / 2 - 1:.1f}" y="{y + cell / 2 + 4:.1f}" '
-                             f'text-anchor="middle" class="cell">{value}</text>')
+                parts.append(
+                    f'<text x="{x + cell / 2 - 1:.1f}" y="{y + cell / 2 + 4:.1f}" '
+                    f'text-anchor="middle" class="cell">{value}</text>'
+                )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -406,29 +456,43 @@ def render_report(
     languages = Counter(a.language or "und" for a in articles)
     stories = story_timelines(members)
     origins, copiers, matrix = copy_matrix(members)
-    window = (f"{options.start.date() if options.start else 'beginning'} to "
-              f"{(options.end - timedelta(seconds=1)).date() if options.end else 'now'}")
+    window = (
+        f"{options.start.date() if options.start else 'beginning'} to "
+        f"{(options.end - timedelta(seconds=1)).date() if options.end else 'now'}"
+    )
     topic = f", topic <b>{_e(options.topic)}</b>" if options.topic else ""
     story_rows = "".join(
         f"<tr><td>{_e(s.title)}</td><td>{_e(s.origin_outlet)}</td><td>{s.outlet_count}</td>"
         f"<td>{_e(', '.join(f'{o} +{format_lag(lag)}' for o, _, lag in s.copies))}</td></tr>"
-        for s in stories)
+        for s in stories
+    )
     sections = [
-        _section(f"Articles per outlet per {period}",
-                 svg_stacked_columns(periods, outlets, volume), not articles),
-        _section("Topic share per outlet (top-level topics, tagged articles)",
-                 svg_share_bars(share_rows, share_topics, share), not share),
+        _section(
+            f"Articles per outlet per {period}",
+            svg_stacked_columns(periods, outlets, volume),
+            not articles,
+        ),
+        _section(
+            "Topic share per outlet (top-level topics, tagged articles)",
+            svg_share_bars(share_rows, share_topics, share),
+            not share,
+        ),
         _section("Language mix", svg_bars(dict(languages)), not articles),
-        _section("Story propagation: origin (red), then copies with their lag (log scale)",
-                 svg_timelines(stories) + "<table><tr><th>Story</th><th>First</th>"
-                 "<th>Outlets</th><th>Copies (lag)</th></tr>" + story_rows + "</table>",
-                 not stories),
-        _section("Who copies whom (rows: origin outlet; columns: copying outlet)",
-                 svg_matrix(origins, copiers, matrix), not matrix),
+        _section(
+            "Story propagation: origin (red), then copies with their lag (log scale)",
+            svg_timelines(stories) + "<table><tr><th>Story</th><th>First</th>"
+            "<th>Outlets</th><th>Copies (lag)</th></tr>" + story_rows + "</table>",
+            not stories,
+        ),
+        _section(
+            "Who copies whom (rows: origin outlet; columns: copying outlet)",
+            svg_matrix(origins, copiers, matrix),
+            not matrix,
+        ),
     ]
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width">'
         f"<title>mediamon report {_e(window)}</title><style>{_STYLE}</style>"
         f"<script>{_SCRIPT}</script></head><body>"
         f"<h1>mediamon report</h1><p>Publication window {_e(window)}{topic}: "
@@ -444,5 +508,6 @@ def write_report(store: Store, out: Path, options: ReportOptions) -> ReportSumma
     members = load_report_story_members(store.engine, options.start, options.end, options.topic)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(articles, members, options), encoding="utf-8")
-    return ReportSummary(len(articles), len({a.outlet for a in articles}),
-                         len({m.story_id for m in members}), out)
+    return ReportSummary(
+        len(articles), len({a.outlet for a in articles}), len({m.story_id for m in members}), out
+    )

@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from schemas.errors import ConfigError
+from schemas.yamldoc import Locations, parse_yaml_with_lines
 
 #: Pseudo-language key for spellings that hold in every language (Idlib in Latin script, ...).
 ANY_LANGUAGE = "*"
@@ -33,9 +32,6 @@ ANY_LANGUAGE = "*"
 _TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)*$")
 _LANGUAGE = re.compile(r"^([a-z]{2}|\*)$")
 _TERM_WORD = re.compile(r"^[^\s*]+\*?$")
-
-#: A location table: a path of keys/indices inside the document -> 1-based line number.
-Locations = Mapping[tuple[str | int, ...], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +95,9 @@ class Scoring:
     few mentions thinly spread through a long article are passing mentions). A topic is tagged
     when title score + body score reaches `threshold`; `min_hits` hits are needed in any case.
     A match that is one short item of an enumeration ("Iraq, Libya, Syria and Yemen") weighs
-    `list_weight` times its term's weight.
+    `list_weight` times its term's weight. The title weight applies only when the body has at
+    least `title_body_hits` matches of the topic (or no body at all); otherwise a title match
+    counts like a body match.
     """
 
     threshold: float = 2.0
@@ -108,6 +106,7 @@ class Scoring:
     spread_min_share: float = 0.25
     repeat_weight: float = 1.0
     list_weight: float = 0.5
+    title_body_hits: int = 2
     min_hits: int = 1
 
 
@@ -177,7 +176,7 @@ def _load_scoring(ctx: _Context, value: object) -> Scoring:
         if key not in known:
             raise ctx.fail(("scoring", str(key)), None, f"unknown setting (known: {sorted(known)})")
         number = _number(ctx, raw, ("scoring", key), None)
-        kwargs[key] = int(number) if key == "min_hits" else number
+        kwargs[key] = int(number) if key in {"min_hits", "title_body_hits"} else number
     return Scoring(**kwargs)
 
 
@@ -284,35 +283,7 @@ def load_taxonomy_document(
     return Taxonomy(tuple(topics), scoring, source, version)
 
 
-def _plain(
-    node: yaml.Node,
-    path: tuple[str | int, ...],
-    lines: dict[tuple[str | int, ...], int],
-    constructor: yaml.constructor.SafeConstructor,
-) -> object:
-    """Convert a composed YAML node to plain data, recording each path's line."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[object, object] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            result[key] = _plain(value_node, (*path, str(key)), lines, constructor)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, i), lines, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
-
-
 def parse_taxonomy_text(text: str, *, source: str) -> Taxonomy:
     """Parse YAML taxonomy text into a validated `Taxonomy`, with line numbers in errors."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ConfigError(f"{where}: not valid YAML: {exc}", kind="config") from exc
-    if node is None:
-        raise ConfigError(f"{source}: the taxonomy file is empty", kind="config")
-    lines: dict[tuple[str | int, ...], int] = {}
-    data = _plain(node, (), lines, yaml.constructor.SafeConstructor())
+    data, lines = parse_yaml_with_lines(text, source=source)
     return load_taxonomy_document(data, source=source, locations=lines)

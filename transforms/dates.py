@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 
 from schemas.records import DateSource
@@ -144,27 +144,35 @@ def date_from_url(url: str) -> DateCandidate | None:
 
 
 def is_plausible(candidate: DateCandidate, *, now: datetime) -> bool:
-    """True if the candidate is not after `now` (with slack for date-only values) nor before 1995."""
+    """True unless the candidate is after `now` (slack for date-only values) or before 1995."""
     slack = _DATE_ONLY_SLACK if not candidate.has_time else _CLOCK_SKEW
     return EARLIEST_PLAUSIBLE <= candidate.value <= now + slack
 
 
 def choose_publication_date(
-    candidates: list[DateCandidate], *, now: datetime
+    candidates: list[DateCandidate], *, now: datetime, publisher_zone: tzinfo | None = None
 ) -> DateCandidate | None:
     """Return the most trusted plausible candidate, or None when there is none.
 
     Sources rank as in `DateSource` (JSON-LD, meta, feed, sitemap, URL, htmldate, text). A
     day-only candidate from a stronger source is completed with the time of a weaker candidate of
     the same day, so the result carries a time whenever any evidence had one.
+
+    The day reported is the publisher's calendar day: for an instant written in UTC it is taken
+    from the same instant written elsewhere with an offset, else from a visible day-only date that
+    a common zone reaches, else from `publisher_zone` (the outlet's home zone) when given.
     """
     plausible = [c for c in candidates if is_plausible(c, now=now)]
     if not plausible:
         return None
     ranked = sorted(plausible, key=lambda c: (_PRIORITY[c.source], not c.has_time))
     best = ranked[0]
-    if best.has_time and not best.written_offset:
+    # Only an explicit UTC stamp ("Z", "+00:00") hides the local day; a zone-less stamp is
+    # almost always local time already, so its written day stands.
+    if best.has_time and best.written_offset == timedelta(0):
         local = _local_day_from_page(best, ranked[1:])
+        if local is None and publisher_zone is not None:
+            local = best.value.astimezone(publisher_zone).date()
         if local is not None:
             best = DateCandidate(best.value, local, best.source, True, best.written_offset)
     if not best.has_time:
@@ -183,7 +191,7 @@ _SAME_INSTANT = timedelta(minutes=5)
 
 
 def _local_day_from_page(best: DateCandidate, others: list[DateCandidate]) -> date | None:
-    """Return the publisher-local day of an instant written in UTC (or without zone), or None.
+    """Return the publisher-local day of an instant written in UTC, or None.
 
     First choice: another candidate for the same instant written with a non-zero UTC offset.
     CMSs often write `datePublished` in UTC while the page shows the publisher's local day: a
@@ -193,7 +201,11 @@ def _local_day_from_page(best: DateCandidate, others: list[DateCandidate]) -> da
     """
     for other in others:
         # The same instant written elsewhere with the publisher's own offset names its day.
-        if other.has_time and other.written_offset and abs(other.value - best.value) <= _SAME_INSTANT:
+        if (
+            other.has_time
+            and other.written_offset
+            and abs(other.value - best.value) <= _SAME_INSTANT
+        ):
             return other.day
     for other in others:
         if other.has_time or other.day == best.day:

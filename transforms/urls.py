@@ -75,6 +75,7 @@ _PATH_SESSION = re.compile(r";(jsessionid|phpsessid|sid)=[^/?#]*", re.IGNORECASE
 _AMP_PATH_SUFFIX = re.compile(r"/amp/?$|/amp\.html$", re.IGNORECASE)
 _AMP_FILE_SUFFIX = re.compile(r"\.amp(\.html?)$", re.IGNORECASE)
 _AMP_CACHE_PATH = re.compile(r"^/(?:c/)?(?:s/)?(.+)$")
+_WAYBACK = re.compile(r"^https?://web\.archive\.org/web/\d{1,14}[a-z_]*/+(https?://.+)$", re.I)
 _INDEX_FILE = re.compile(r"/(index|default)\.(html?|php|aspx?|jsp|shtml)$", re.IGNORECASE)
 _HOST_PREFIX = re.compile(r"^(www\d?|m|mobile|amp)\.")
 _MOBILE_PREFIX = re.compile(r"^(m|mobile|amp)\.(?=[^.]+\.[^.]+)")
@@ -123,6 +124,11 @@ def canonicalize_url(url: str) -> str:
     # "HTTPS://WWW.Example.COM." -> host names are case-insensitive; the root dot is redundant.
     host = parts.hostname.lower().rstrip(".")
     path = parts.path
+
+    # "https://web.archive.org/web/20220721135650/https://www.x.com/a" -> the archived article.
+    wayback = _WAYBACK.match(url)
+    if wayback is not None:
+        return canonicalize_url(wayback.group(1))
 
     # "https://www-x-com.cdn.ampproject.org/c/s/www.x.com/a" -> the publisher's own URL.
     unwrapped = _unwrap_amp_cache(scheme, host, path)
@@ -228,12 +234,30 @@ def _same_document(page_url: str, declared: str) -> bool:
     return overlap >= 0.3
 
 
+_FEED_PROXY_HOST = re.compile(
+    r"^(?:feedproxy\.google\.com|feeds\.feedburner\.com|news\.google\.com|feeds\.feedblitz\.com|"
+    r"[\w-]+\.feedsportal\.com|rss(?:feeds)?\.[\w.-]+)$"
+)
+
+
+def is_feed_proxy(url: str) -> bool:
+    """True for feed-tracking redirect URLs (FeedBurner, Google News RSS, rssfeeds.<site>/~/...)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not _FEED_PROXY_HOST.match(host):
+        return False
+    # rss.<site> hosts also serve the feeds themselves; only their "/~" paths are redirects.
+    return not host.startswith("rss") or parts.path.startswith("/~")
+
+
 def choose_canonical(page_url: str, declared: str | None) -> str:
     """Return the canonical URL for a page: its declared canonical when trustworthy.
 
     `declared` is the page's `rel=canonical` (or `og:url`), possibly relative. It is used only if
-    it is http(s), on the same registered domain as the page, not the site's home page (a common
-    template bug) unless the page is itself a home page, and not visibly another article.
+    it is http(s), on the same registered domain as the page (or the page URL is a feed-proxy
+    redirect), not the site's home page (a common template bug) unless the page is itself a home
+    page, and not visibly another article. A cross-domain canonical on an ordinary page marks a
+    syndicated copy: the copy keeps its own URL.
     Otherwise the page's own URL is used. Either way the result is `canonicalize_url`-normalised.
     """
     page = canonicalize_url(page_url)
@@ -242,9 +266,13 @@ def choose_canonical(page_url: str, declared: str | None) -> str:
     candidate = canonicalize_url(urljoin(page_url, declared.strip()))
     if urlsplit(candidate).scheme not in {"http", "https"}:
         return page
-    if registered_domain(candidate) != registered_domain(page):
-        return page
     if _is_root(candidate) and not _is_root(page):
+        return page
+    # A feed-proxy redirect URL (feedproxy.google.com/~r/...) is not the article's address: the
+    # page's own declaration is the only way to learn it, whatever its domain or path.
+    if is_feed_proxy(page):
+        return candidate
+    if registered_domain(candidate) != registered_domain(page):
         return page
     if not _same_document(page, candidate):
         return page

@@ -49,7 +49,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="JSON-lines file to write the predictions to")],
     ) -> None:
         """Run the pipeline's extraction on every page of a manifest; write JSON lines."""
-        # Third-party extractors log every discarded page at WARNING; the command reports errors itself.
+        # trafilatura logs every discarded page at WARNING; the command reports failures itself.
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         written, failed = extract_manifest(manifest, out, now=datetime.now(UTC))
         typer.echo(f"{written} pages written to {out} ({failed} failed extraction)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +20,18 @@ def _day(value: str | None, option: str) -> datetime | None:
             return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)",
-                                 param_hint=option) from error
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from error
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _day_end(value: str | None, option: str) -> datetime | None:
+    """The exclusive end of a window whose last day is `value` (a bare day is included whole)."""
+    end = _day(value, option)
+    if end is not None and value is not None and len(value) == 10:
+        end += timedelta(days=1)
+    return end
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
@@ -31,25 +40,26 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     @app.command("report")
     def report_command(
         out: Annotated[Path, typer.Option(help="HTML file to write")],
-        date_from: Annotated[str | None, typer.Option(
-            "--from", help="first publication day (UTC, YYYY-MM-DD), inclusive")] = None,
-        date_to: Annotated[str | None, typer.Option(
-            "--to", help="last publication day (UTC, YYYY-MM-DD), inclusive")] = None,
-        topic: Annotated[str | None, typer.Option(
-            help="only articles tagged with this topic (or a sub-topic)")] = None,
+        date_from: Annotated[
+            str | None,
+            typer.Option("--from", help="first publication day (UTC, YYYY-MM-DD), inclusive"),
+        ] = None,
+        date_to: Annotated[
+            str | None,
+            typer.Option("--to", help="last publication day (UTC, YYYY-MM-DD), inclusive"),
+        ] = None,
+        topic: Annotated[
+            str | None, typer.Option(help="only articles tagged with this topic (or a sub-topic)")
+        ] = None,
     ) -> None:
         """Write a static, self-contained HTML report (no Elasticsearch needed)."""
-        from datetime import timedelta
-
         from connectors.store import Store
         from mediamon.report import ReportOptions, write_report
         from mediamon.settings import load_settings
 
         settings = load_settings()
         start = _day(date_from, "--from")
-        end = _day(date_to, "--to")
-        if end is not None and date_to is not None and len(date_to) == 10:
-            end = end + timedelta(days=1)  # a day given as --to is included whole
+        end = _day_end(date_to, "--to")
         store = Store.open(settings.database_url)
         try:
             store.migrate()
@@ -59,17 +69,26 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             raise typer.Exit(1) from error
         finally:
             store.dispose()
-        typer.echo(f"wrote {out}: {summary.articles} articles, {summary.outlets} outlets, "
-                   f"{summary.stories} multi-outlet stories")
+        typer.echo(
+            f"wrote {out}: {summary.articles} articles, {summary.outlets} outlets, "
+            f"{summary.stories} multi-outlet stories"
+        )
 
     @app.command("reindex")
     def reindex_command(
-        date_from: Annotated[str | None, typer.Option(
-            "--from", help="first publication day (UTC, YYYY-MM-DD), inclusive")] = None,
-        date_to: Annotated[str | None, typer.Option(
-            "--to", help="publication day (UTC, YYYY-MM-DD) to stop before")] = None,
-        rollout_: Annotated[bool, typer.Option(
-            "--rollout", help="build indices for the code's schema version and swap aliases")
+        date_from: Annotated[
+            str | None,
+            typer.Option("--from", help="first publication day (UTC, YYYY-MM-DD), inclusive"),
+        ] = None,
+        date_to: Annotated[
+            str | None,
+            typer.Option("--to", help="last publication day (UTC, YYYY-MM-DD), inclusive"),
+        ] = None,
+        rollout_: Annotated[
+            bool,
+            typer.Option(
+                "--rollout", help="build indices for the code's schema version and swap aliases"
+            ),
         ] = False,
     ) -> None:
         """Re-send a publication range from the store to the index, or roll out a new schema."""
@@ -88,19 +107,24 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                     if not result.swapped:
                         typer.echo(f"aliases already on schema v{result.version}: nothing to do")
                         return
-                    typer.echo(f"rolled out v{result.version}: {result.articles} articles, "
-                               f"{result.stories} stories; removed {len(result.old_indices)} "
-                               "old indices")
+                    typer.echo(
+                        f"rolled out v{result.version}: {result.articles} articles, "
+                        f"{result.stories} stories; removed {len(result.old_indices)} "
+                        "old indices"
+                    )
                     return
-                report = reindex_range(services, _day(date_from, "--from"),
-                                       _day(date_to, "--to"))
+                report = reindex_range(
+                    services, _day(date_from, "--from"), _day_end(date_to, "--to")
+                )
         except MediamonError as error:
             typer.echo(f"reindex failed ({error.kind}): {error.message}", err=True)
             raise typer.Exit(1) from error
         counts = report.counts
-        typer.echo(f"reset {counts.get('articles_reset', 0)} articles; indexed "
-                   f"{counts.get('articles_indexed', 0)} articles and "
-                   f"{counts.get('stories_indexed', 0)} stories")
+        typer.echo(
+            f"reset {counts.get('articles_reset', 0)} articles; indexed "
+            f"{counts.get('articles_indexed', 0)} articles and "
+            f"{counts.get('stories_indexed', 0)} stories"
+        )
         for where, kind, message in report.errors:
             typer.echo(f"  {kind} {where}: {message}", err=True)
         if report.errors:
@@ -108,23 +132,29 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
 
     @app.command("kibana-import")
     def kibana_import_command(
-        kibana_url: Annotated[str, typer.Option(help="Kibana base URL",
-                                                envvar="MEDIAMON_KIBANA_URL")],
+        kibana_url: Annotated[
+            str, typer.Option(help="Kibana base URL", envvar="MEDIAMON_KIBANA_URL")
+        ],
         space: Annotated[str | None, typer.Option(help="Kibana space id")] = None,
-        file: Annotated[Path | None, typer.Option(
-            help="NDJSON to import (default: generated from the code, as committed)")] = None,
+        file: Annotated[
+            Path | None,
+            typer.Option(help="NDJSON to import (default: generated from the code, as committed)"),
+        ] = None,
         username: Annotated[str | None, typer.Option(envvar="MEDIAMON_KIBANA_USERNAME")] = None,
-        password: Annotated[str | None, typer.Option(
-            envvar="MEDIAMON_KIBANA_PASSWORD", hidden=True)] = None,
-        api_key: Annotated[str | None, typer.Option(
-            envvar="MEDIAMON_KIBANA_API_KEY", hidden=True)] = None,
+        password: Annotated[
+            str | None, typer.Option(envvar="MEDIAMON_KIBANA_PASSWORD", hidden=True)
+        ] = None,
+        api_key: Annotated[
+            str | None, typer.Option(envvar="MEDIAMON_KIBANA_API_KEY", hidden=True)
+        ] = None,
     ) -> None:
         """Import the data views, Lens visualisations and dashboards into Kibana (overwrite)."""
         from mediamon.kibana import KibanaSettings, import_saved_objects, saved_objects_ndjson
 
         ndjson = file.read_text(encoding="utf-8") if file else saved_objects_ndjson()
-        settings = KibanaSettings(url=kibana_url, space=space, username=username,
-                                  password=password, api_key=api_key)
+        settings = KibanaSettings(
+            url=kibana_url, space=space, username=username, password=password, api_key=api_key
+        )
         try:
             result = import_saved_objects(settings, ndjson)
         except MediamonError as error:

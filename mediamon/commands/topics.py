@@ -1,4 +1,4 @@
-"""`mediamon eval topics`: topic-tagging and language-identification quality on a labelled set."""
+"""`mediamon tag` (tag one text, explain why) and `mediamon eval topics` (quality on a gold set)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,34 @@ import typer
 
 from mediamon.evaluation.topics import evaluate_topics, format_topic_report, write_predictions
 from mediamon.taxonomy_file import DEFAULT_TAXONOMY_PATH, load_compiled_taxonomy
+from transforms.language import identify_language
+from transforms.topics import format_tag_explanation, tag_topics
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add `topics` to `eval_app` (`mediamon eval topics`)."""
-    del app  # no top-level command: `mediamon explain` needs the store and is wired by the CLI
+    """Add `tag` to `app` and `topics` to `eval_app` (`mediamon eval topics`)."""
+
+    @app.command("tag")
+    def tag_command(
+        text_file: Annotated[
+            Path | None, typer.Argument(help="file with the article text ('-' or none: --text)")
+        ] = None,
+        title: Annotated[str | None, typer.Option(help="the headline")] = None,
+        text: Annotated[
+            str, typer.Option(help="the article text, paragraphs split by blank lines")
+        ] = "",
+        hint: Annotated[str | None, typer.Option(help="the page's declared language")] = None,
+        taxonomy: Annotated[Path, typer.Option(help="taxonomy YAML")] = DEFAULT_TAXONOMY_PATH,
+    ) -> None:
+        """Identify the language of a text, tag its topics and print the words behind each tag."""
+        if text_file is not None:
+            text = text_file.read_text(encoding="utf-8")
+        guess = identify_language(f"{title or ''}\n{text}".strip(), hint=hint)
+        tags = tag_topics(
+            load_compiled_taxonomy(taxonomy), title=title, text=text, language=guess.language
+        )
+        typer.echo(f"language: {guess.language} (confidence {guess.confidence:.3f})")
+        typer.echo(format_tag_explanation(tags))
 
     @eval_app.command("topics")
     def eval_topics_command(

@@ -7,11 +7,13 @@ passed to the scorer, which sees `title`, `text` and `language` only.
 Pair classes:
 - `translation-source`: a translation and the document its label says it was made from;
 - `translation-member`: a translation and any other member of its story in another language
-  (what transitive clustering also needs), excerpts excluded (their host text is another article;
-  they join through the monolingual step);
+  (what transitive clustering also needs); rewrites and excerpts apart;
+- `rewrite-translation`: a rewrite (same language as the origin) and a translation of the same
+  origin: the two copies share facts but not wording or structure;
 - `rewrite`: cross-language pairs of one story where one side is a rewrite and neither a
   translation (none in dev);
-- `excerpt`: cross-language pairs of one story involving an excerpt (reported, not required);
+- `excerpt`: cross-language pairs of one story involving an excerpt (reported, not required: the
+  excerpt's host text is another article; it joins its story through the monolingual step);
 - `hard-negative`: different stories about the same event (`near_story` names the other's story,
   or two unrelated documents share a `near_story`);
 - `negative`: every other different-story pair.
@@ -49,10 +51,11 @@ from typing import Any
 
 from transforms import crosslingual
 from transforms.crosslingual import CrossLingualMatch, score_crosslingual, signals_for_documents
+from transforms.embeddings import SUPPORTED_LANGUAGES
 
 BASELINE_COSINE = 0.77
 MINHASH_THRESHOLD = 0.5
-POSITIVE_CLASSES = ("translation-source", "translation-member", "rewrite")
+POSITIVE_CLASSES = ("translation-source", "translation-member", "rewrite-translation", "rewrite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,8 @@ def classify_pair(a: dict[str, Any], b: dict[str, Any]) -> str:
         if "translation" in relations:
             if a.get("source_id") == b["id"] or b.get("source_id") == a["id"]:
                 return "translation-source"
+            if "rewrite" in relations:
+                return "rewrite-translation"
             return "translation-member"
         if "rewrite" in relations:
             return "rewrite"
@@ -227,7 +232,8 @@ def summarise(pairs: Sequence[ScoredPair]) -> dict[str, Any]:
             "min_comparable_anchors": crosslingual.MIN_COMPARABLE_ANCHORS,
             "facts_accept": crosslingual.FACTS_ACCEPT,
             "min_band_facts": crosslingual.MIN_BAND_FACTS,
-            "veto_min_facts": crosslingual.VETO_MIN_FACTS,
+            "facts_disagree_below": crosslingual.FACTS_DISAGREE_BELOW,
+            "min_facts_to_disagree": crosslingual.MIN_FACTS_TO_DISAGREE,
         },
         "classes": {},
     }
@@ -274,24 +280,41 @@ def summarise(pairs: Sequence[ScoredPair]) -> dict[str, Any]:
 
 
 def _margins(positives: Sequence[ScoredPair], negatives: Sequence[ScoredPair]) -> dict[str, Any]:
-    """Distances between each threshold and the nearest labelled pairs on either side."""
+    """Nearest labelled pairs to the thresholds, for pairs in the encoder's languages.
 
-    def extreme(pairs: Sequence[ScoredPair], key: str, pick: Any) -> float | None:
+    Vetoed negatives (facts disagree) are listed apart: the alignment threshold only has to
+    separate the positives from the negatives that the veto lets through.
+    """
+
+    def extreme(pairs: Iterable[ScoredPair], key: str, pick: Any) -> float | None:
         values = [float(getattr(p.match, key)) for p in pairs]
         return round(pick(values), 3) if values else None
 
-    floor = crosslingual.ALIGNMENT_FLOOR
-    accept = crosslingual.ALIGNMENT_ACCEPT
-    band_positives = [p for p in positives if floor <= p.match.alignment < accept]
-    band_negatives = [p for p in negatives if p.match.alignment >= floor]
+    encoded = [p for p in negatives if _encoded(p)]
+    kept = [p for p in encoded if "veto:facts-disagree" not in p.match.evidence]
     return {
         "lowest_positive_alignment": extreme(positives, "alignment", min),
-        "highest_negative_alignment": extreme(negatives, "alignment", max),
+        "highest_negative_alignment": extreme(encoded, "alignment", max),
+        "highest_unvetoed_negative_alignment": extreme(kept, "alignment", max),
         "lowest_positive_cosine": extreme(positives, "cosine", min),
-        "highest_negative_cosine": extreme(negatives, "cosine", max),
-        "band_positive_lowest_anchor_overlap": extreme(band_positives, "anchor_overlap", min),
-        "band_negative_highest_anchor_overlap": extreme(band_negatives, "anchor_overlap", max),
+        "highest_negative_cosine": extreme(encoded, "cosine", max),
+        "vetoed_positives": sum("veto:facts-disagree" in p.match.evidence for p in positives),
+        "vetoed_negatives": len(encoded) - len(kept),
+        "alignment_accept_minus_highest_unvetoed_negative": _difference(
+            crosslingual.ALIGNMENT_ACCEPT, extreme(kept, "alignment", max)
+        ),
+        "lowest_positive_minus_alignment_accept": _difference(
+            extreme(positives, "alignment", min), crosslingual.ALIGNMENT_ACCEPT
+        ),
     }
+
+
+def _encoded(pair: ScoredPair) -> bool:
+    return all(code in SUPPORTED_LANGUAGES for code in pair.languages.split("-"))
+
+
+def _difference(left: float | None, right: float | None) -> float | None:
+    return round(left - right, 3) if left is not None and right is not None else None
 
 
 def _recall(pairs: Sequence[ScoredPair]) -> float | None:

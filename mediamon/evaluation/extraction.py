@@ -151,7 +151,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _first_value(data: dict[str, Any]) -> dict[str, Any]:
-    value = next(iter(data.values()), {})
+    value: Any = next(iter(data.values()), {})
     return value if isinstance(value, dict) else {}
 
 
@@ -378,7 +378,7 @@ def _add_page(scores: Scores, truth: GroundTruth, prediction: Prediction) -> Non
 
 
 def fixture_page(root: Path, file: str, url: str | None, *, now: datetime) -> RawPage:
-    """Return a fixture file as the `RawPage` a fetch would have produced (no HTTP charset known)."""
+    """Return a fixture file as the `RawPage` a fetch would have produced (no HTTP charset)."""
     address = url or f"https://fixture.invalid/{file}"
     return RawPage(
         requested_url=address,
@@ -474,7 +474,8 @@ def format_report(reports: dict[str, Report]) -> str:
     ]
     header = f"{'group':42} {'pages':>5} " + " ".join(f"{label:>13}" for _, label in _COLUMNS)
     lines = [
-        "ours/bare-trafilatura per cell; body P/R/F1 macro over pages, snippet micro, date/title per page",
+        "ours/bare-trafilatura per cell; body P/R/F1 macro over pages, snippets micro, "
+        "date and title per page",
         header,
     ]
     for name, mine, theirs in groups:

@@ -11,6 +11,7 @@ read from the file; the label fields are never looked at except by `score.py`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def _outlet_for(slug: str, url: str | None) -> Outlet:
 
 
 def cluster_documents(
-    store: Store, documents: Sequence[dict[str, Any]], now: datetime,
+    store: Store,
+    documents: Sequence[dict[str, Any]],
+    now: datetime,
     options: ClusteringOptions | None = None,
 ) -> tuple[list[dict[str, Any]], ClusteringResult]:
     """Save documents as articles, assign stories, return predictions in file order."""
@@ -81,20 +84,26 @@ def cluster_documents(
     article_of: dict[str, str] = {}
     for document in documents:
         article = ExtractedArticle(
-            url=document["url"], canonical_url=document["url"], title=document["title"],
-            text=document["text"], published_at=parse_time(document["published_at"]),
+            url=document["url"],
+            canonical_url=document["url"],
+            title=document["title"],
+            text=document["text"],
+            published_at=parse_time(document["published_at"]),
         )
         language = LanguageGuess(document["language"], 1.0) if document["language"] else None
-        saved = store.save_article(document["outlet"], article, capture_id=None, now=now,
-                                   language=language)
+        saved = store.save_article(
+            document["outlet"], article, capture_id=None, now=now, language=language
+        )
         article_of[document["id"]] = saved.article_id
-    result = assign_stories(store.engine, sorted(set(article_of.values())), now=now,
-                            options=options)
+    result = assign_stories(
+        store.engine, sorted(set(article_of.values())), now=now, options=options
+    )
     m, s = t.story_members.c, t.stories.c
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(m.article_id, m.story_id, m.relation, s.member_count)
-            .join(t.stories, s.id == m.story_id)
+            select(m.article_id, m.story_id, m.relation, s.member_count).join(
+                t.stories, s.id == m.story_id
+            )
         ).all()
     by_article = {r.article_id: r for r in rows}
     predictions = []
@@ -103,15 +112,18 @@ def cluster_documents(
         if row is None:
             predictions.append({"id": document["id"], "cluster": None, "origin": False})
             continue
-        predictions.append({
-            "id": document["id"], "cluster": row.story_id,
-            "origin": row.relation == "origin" and row.member_count > 1,
-        })
+        predictions.append(
+            {
+                "id": document["id"],
+                "cluster": row.story_id,
+                "origin": row.relation == "origin" and row.member_count > 1,
+            }
+        )
     return predictions, result
 
 
 def baseline_predictions(documents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """MinHash baseline: word 2-grams, 256 perms, LSH threshold 0.45, components, earliest origin."""
+    """MinHash baseline: word 2-grams, 256 perms, LSH 0.45, components, earliest is origin."""
     import re
 
     from datasketch import MinHash, MinHashLSH
@@ -120,7 +132,7 @@ def baseline_predictions(documents: Sequence[dict[str, Any]]) -> list[dict[str, 
     sketches = {}
     for document in documents:
         words = re.findall(r"\w+", f"{document['title'] or ''} {document['text']}".lower())
-        grams = {f"{a} {b}".encode() for a, b in zip(words, words[1:], strict=False)}
+        grams = {f"{a} {b}".encode() for a, b in itertools.pairwise(words)}
         sketch = MinHash(num_perm=256, seed=1)
         sketch.update_batch(list(grams))
         sketches[document["id"]] = sketch
@@ -146,8 +158,13 @@ def baseline_predictions(documents: Sequence[dict[str, Any]]) -> list[dict[str, 
     for root, members in groups.items():
         earliest = min(members, key=lambda d: (d["published_at"] or far, d["id"]))["id"]
         for document in members:
-            predictions.append({"id": document["id"], "cluster": root,
-                                "origin": len(members) > 1 and document["id"] == earliest})
+            predictions.append(
+                {
+                    "id": document["id"],
+                    "cluster": root,
+                    "origin": len(members) > 1 and document["id"] == earliest,
+                }
+            )
     return predictions
 
 
@@ -155,7 +172,9 @@ def run_score(score_script: Path, gold: Path, predictions: Path) -> dict[str, An
     """Run the set's score.py on (gold, predictions) and return its JSON output."""
     completed = subprocess.run(
         [sys.executable, str(score_script), str(gold), str(predictions)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
@@ -180,8 +199,14 @@ def evaluate_stories(
 
     `database_url` None uses a fresh temporary SQLite file, removed afterwards.
     """
-    script = (score_script or (gold.parent / "score.py" if (gold.parent / "score.py").exists()
-                               else DEFAULT_SCORE_SCRIPT)).resolve()
+    script = (
+        score_script
+        or (
+            gold.parent / "score.py"
+            if (gold.parent / "score.py").exists()
+            else DEFAULT_SCORE_SCRIPT
+        )
+    ).resolve()
     documents = load_documents(gold)
     moment = now or datetime(2026, 11, 25, tzinfo=UTC)
     with tempfile.TemporaryDirectory(prefix="mediamon-eval-stories-") as tmp:

@@ -98,6 +98,8 @@ class DocumentPrediction:
     title_language_hinted: str | None
     baseline_labels: tuple[str, ...]
     answerable: bool
+    baseline_language: str | None = None
+    baseline_title_language: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The prediction line of the README: id, the gold set's labels we predicted, language."""
@@ -310,6 +312,13 @@ def tag_naive(title: str | None, text: str) -> tuple[str, ...]:
     return tuple(labels)
 
 
+def identify_language_raw(text: str) -> str:
+    """The language baseline: bare py3langid (all its classes, no hint, no prior) on `text`."""
+    from transforms.language import _load_identifier
+
+    return str(_load_identifier().classify(text)[0]) if text.strip() else "und"
+
+
 def predict_document(doc: DocumentInput, compiled: CompiledTaxonomy) -> DocumentPrediction:
     """Run language identification and tagging on one document, as the pipeline does."""
     combined = f"{doc.title or ''}\n{doc.text}".strip()
@@ -325,6 +334,8 @@ def predict_document(doc: DocumentInput, compiled: CompiledTaxonomy) -> Document
         title_language_hinted=title_hinted,
         baseline_labels=tag_naive(doc.title, doc.text),
         answerable=bool(combined),
+        baseline_language=identify_language_raw(combined),
+        baseline_title_language=identify_language_raw(doc.title) if doc.title else None,
     )
 
 
@@ -366,7 +377,14 @@ def score_predictions(
     report.labels["naive baseline"] = _score_labels(
         gold, {p.id: p.baseline_labels for p in predictions}, split
     )
-    names = ("text", "text (answerable only)", "title alone", "title alone + page hint")
+    names = (
+        "text",
+        "text (answerable only)",
+        "title alone",
+        "title alone + page hint",
+        "baseline: bare py3langid, text",
+        "baseline: bare py3langid, title alone",
+    )
     report.language = {name: Accuracy() for name in names}
     for doc in gold:
         pred = by_id.get(doc.id)
@@ -379,6 +397,12 @@ def score_predictions(
             report.extraction_failures += 1
         if pred is not None and not ok:
             report.language_errors.append((doc.id, doc.language, pred.language))
+        base_ok = pred is not None and pred.baseline_language == doc.language
+        report.language["baseline: bare py3langid, text"].add(base_ok)
+        if pred is not None and pred.baseline_title_language is not None:
+            report.language["baseline: bare py3langid, title alone"].add(
+                pred.baseline_title_language == doc.language
+            )
         if pred is not None and pred.title_language is not None:
             report.language["title alone"].add(pred.title_language == doc.language)
             report.language["title alone + page hint"].add(
@@ -419,7 +443,7 @@ def format_topic_report(report: TopicReport) -> str:
     lines.append("")
     lines.append("language accuracy")
     for name, acc in report.language.items():
-        lines.append(f"  {name:<28} {acc.value:6.4f}  ({acc.correct}/{acc.total})")
+        lines.append(f"  {name:<40} {acc.value:6.4f}  ({acc.correct}/{acc.total})")
     lines.append(
         "  per gold language: "
         + ", ".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -215,3 +216,52 @@ def test_private_outlet_needs_its_allow_private_flag(outlet_server):
         result = discover_outlet(outlet, fetcher)
     assert {s.error.kind for s in result.sources} == {"forbidden-address"}
     assert outlet_server.requests == []
+
+
+_FEED_TYPES = {".atom": "application/atom+xml", ".html": "text/html", ".gz": "application/x-gzip"}
+_NOT_FEEDS = {
+    "example-com__node-feedparser-notafeed.html": "not-a-feed",
+    "reuters-com__feed-rs-rss_2.0_invalid_1.xml": "malformed-feed",
+}
+
+
+def test_every_real_feed_through_server_fetcher_and_parser(serve, data_dir):
+    files = sorted((data_dir / "feeds").iterdir())
+    routes = {"/robots.txt": serve_bytes(b"User-agent: *\nAllow: /\n", "text/plain")}
+    for path in files:
+        routes[f"/feeds/{path.name}"] = serve_bytes(
+            path.read_bytes(), _FEED_TYPES.get(path.suffix, "text/xml")
+        )
+    server = serve(routes)
+    outlet = Outlet(
+        id="all-feeds",
+        name="All feeds",
+        homepage=server.url("/"),
+        feeds=tuple(server.url(f"/feeds/{path.name}") for path in files),
+        allow_private=True,
+    )
+    with _no_wait_fetcher() as fetcher:
+        result = discover_outlet(outlet, fetcher)
+    assert len(result.sources) == len(files) == 31
+    for path, source in zip(files, result.sources, strict=True):
+        if path.name in _NOT_FEEDS:
+            assert source.error is not None
+            assert source.error.kind == _NOT_FEEDS[path.name]
+        else:
+            assert source.error is None, (path.name, source.error)
+            assert source.link_count > 0, path.name
+
+
+def test_outlet_request_rate_from_the_registry_is_applied(outlet_server):
+    outlet = _outlet(
+        outlet_server,
+        feeds=(outlet_server.url("/rss/world"), outlet_server.url("/rss/ru")),
+        sitemaps=(),
+        sections=(outlet_server.url("/world/"),),
+        requests_per_second=4.0,
+    )
+    with _no_wait_fetcher() as fetcher:  # its own default is 200 requests/s
+        discover_outlet(outlet, fetcher)
+    arrivals = [seen.at for seen in outlet_server.requests]
+    assert len(arrivals) == 4  # robots.txt, two feeds, one section
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 0.2  # 0.25 s asked

@@ -291,7 +291,7 @@ def test_429_with_retry_after_seconds_is_waited_then_retried(serve, data_dir):
     # even though the test's sleep function returns at once.
     arrivals = [seen.at for seen in server.requests if seen.path == "/feed"]
     assert len(arrivals) == 2
-    assert arrivals[1] - arrivals[0] >= 0.95
+    assert arrivals[1] - arrivals[0] >= 0.9  # 1 s asked; slack for server-side stamping
 
 
 def test_retry_after_beyond_cap_is_reported_not_waited(serve):
@@ -405,7 +405,7 @@ def test_missing_robots_allows_and_failing_robots_blocks(serve, fetcher):
 
 def test_robots_crawl_delay_spaces_requests(serve):
     server = serve(
-        {"/robots.txt": serve_bytes(b"User-agent: *\nCrawl-delay: 0.3\n", "text/plain")},
+        {"/robots.txt": serve_bytes(b"User-agent: *\nCrawl-delay: 0.5\n", "text/plain")},
         default=lambda _s: Reply(200, {"Content-Type": "text/html"}, b"<p>x</p>"),
     )
     with Fetcher(fast_settings()) as fetcher:
@@ -413,7 +413,7 @@ def test_robots_crawl_delay_spaces_requests(serve):
             fetcher.fetch(server.url(f"/p{index}"))
     arrivals = [seen.at for seen in server.requests]
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.24  # 0.3 s asked; slack for scheduling noise on a busy machine
+    assert min(gaps) >= 0.4  # 0.5 s asked; slack for the server's own stamping noise
 
 
 # --- politeness and concurrency ------------------------------------------------------------------
@@ -424,18 +424,18 @@ def test_per_host_rate_is_shared_by_concurrent_workers(serve):
         {"/robots.txt": ROBOTS_ALL},
         default=lambda _s: Reply(200, {"Content-Type": "text/html"}, b"<p>x</p>"),
     )
-    with Fetcher(fast_settings(default_requests_per_second=10.0)) as fetcher:
-        requests = [FetchRequest(server.url(f"/p{i}")) for i in range(8)]
+    with Fetcher(fast_settings(default_requests_per_second=4.0)) as fetcher:
+        requests = [FetchRequest(server.url(f"/p{i}")) for i in range(5)]
         results = list(fetcher.fetch_many(requests, max_workers=8))
     assert all(isinstance(page, RawPage) for _, page in results)
     arrivals = sorted(seen.at for seen in server.requests)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.08  # 10 requests/s, robots.txt included (slack for scheduling)
+    assert min(gaps) >= 0.2  # 4 requests/s, robots.txt included (slack for stamping noise)
 
 
 def test_fetch_many_spreads_over_hosts_and_returns_errors_as_values(serve):
     page_route = lambda _s: Reply(200, {"Content-Type": "text/html"}, b"<p>x</p>")  # noqa: E731
-    servers = [serve({"/robots.txt": ROBOTS_ALL}, default=page_route) for _ in range(4)]
+    servers = [serve({"/robots.txt": ROBOTS_ALL}, default=page_route) for _ in range(8)]
     servers[0].routes["/p3"] = serve_status(404)
     with Fetcher(fast_settings(default_requests_per_second=5.0)) as fetcher:
         requests = [FetchRequest(s.url(f"/p{i}")) for s in servers for i in range(5)]
@@ -445,11 +445,11 @@ def test_fetch_many_spreads_over_hosts_and_returns_errors_as_values(serve):
             for request, outcome in fetcher.fetch_many(requests, max_workers=8)
         )
         elapsed = time.monotonic() - started
-    assert len(results) == 20
+    assert len(results) == 40
     assert results[servers[0].url("/p3")].kind == "http-4xx"  # type: ignore[union-attr]
-    assert sum(isinstance(v, RawPage) for v in results.values()) == 19
+    assert sum(isinstance(v, RawPage) for v in results.values()) == 39
     # 6 requests per host at 5/s need >= 1.0 s per host; hosts run in parallel, not in series.
-    assert 0.95 <= elapsed < 3.0
+    assert 0.95 <= elapsed < 5.0  # in series the 8 hosts would need >= 8 s
 
 
 def test_fetch_many_accepts_items_with_url_and_options(serve):

@@ -52,8 +52,9 @@ def subset(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     chosen = [d for d in documents if d["story"] in STORIES and d["relation"] != "translation"]
     # Same-week negatives, including the other White Helmets article (afp-fr) and the BBC-like
     # digest's neighbours; capped to keep the module fast.
-    unrelated = [d for d in documents if d["relation"] == "unrelated"
-                 and d["language"] in ("en", "fr")]
+    unrelated = [
+        d for d in documents if d["relation"] == "unrelated" and d["language"] in ("en", "fr")
+    ]
     return chosen + unrelated[:9]
 
 
@@ -67,9 +68,10 @@ def postgres_database() -> Iterator[str]:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -94,10 +96,20 @@ def save_documents(store: Store, docs: Sequence[dict[str, Any]]) -> dict[str, st
     for doc in docs:
         host = doc["url"].split("/")[2]
         store.upsert_outlet(Outlet(doc["outlet"], doc["outlet"], f"https://{host}/"), NOW)
-        article = ExtractedArticle(doc["url"], doc["url"], doc["title"], doc["text"],
-                                   published_at=parse_time(doc["published_at"]))
-        saved = store.save_article(doc["outlet"], article, capture_id=None, now=NOW,
-                                   language=LanguageGuess(doc["language"], 1.0))
+        article = ExtractedArticle(
+            doc["url"],
+            doc["url"],
+            doc["title"],
+            doc["text"],
+            published_at=parse_time(doc["published_at"]),
+        )
+        saved = store.save_article(
+            doc["outlet"],
+            article,
+            capture_id=None,
+            now=NOW,
+            language=LanguageGuess(doc["language"], 1.0),
+        )
         ids[doc["id"]] = saved.article_id
     return ids
 
@@ -106,8 +118,10 @@ def stories_by_doc(store: Store, ids: dict[str, str]) -> dict[str, tuple[str, st
     """Return doc id -> (story id, relation)."""
     m = t.story_members.c
     with store.engine.connect() as conn:
-        rows = {r.article_id: (r.story_id, r.relation)
-                for r in conn.execute(select(m.article_id, m.story_id, m.relation))}
+        rows = {
+            r.article_id: (r.story_id, r.relation)
+            for r in conn.execute(select(m.article_id, m.story_id, m.relation))
+        }
     return {doc: rows[article] for doc, article in ids.items()}
 
 
@@ -129,14 +143,21 @@ def test_assignment_matches_labels_and_second_run_writes_nothing(
 ) -> None:
     ids = save_documents(store, subset)
     first = assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
-    assert first.articles == len(subset) and first.writes > 0
+    assert first.articles == len(subset)
+    assert first.writes > 0
     check_against_labels(subset, stories_by_doc(store, ids))
     second = assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
-    assert second.writes == 0 and second.articles_bumped == 0
-    third = assign_stories_between(store.engine, datetime(2019, 11, 1, tzinfo=UTC),
-                                   datetime(2019, 12, 1, tzinfo=UTC), now=NOW,
-                                   options=MONOLINGUAL)
-    assert third.articles > 0 and third.writes == 0
+    assert second.writes == 0
+    assert second.articles_bumped == 0
+    third = assign_stories_between(
+        store.engine,
+        datetime(2019, 11, 1, tzinfo=UTC),
+        datetime(2019, 12, 1, tzinfo=UTC),
+        now=NOW,
+        options=MONOLINGUAL,
+    )
+    assert third.articles > 0
+    assert third.writes == 0
 
 
 def test_arrival_order_does_not_change_the_result(
@@ -179,8 +200,11 @@ def test_earlier_copy_arriving_later_re_elects_the_origin(
     assert result.stories_deleted == 1
     with store.engine.connect() as conn:
         bumped = dict(conn.execute(select(a.id, a.index_version)).all())
-        story_row = conn.execute(select(t.stories).where(
-            t.stories.c.id == after[origin["id"]][0])).mappings().one()
+        story_row = (
+            conn.execute(select(t.stories).where(t.stories.c.id == after[origin["id"]][0]))
+            .mappings()
+            .one()
+        )
     for doc in copies:
         assert bumped[ids[doc["id"]]] > versions[ids[doc["id"]]], doc["id"]
     assert story_row["origin_article_id"] == ids[origin["id"]]
@@ -224,7 +248,8 @@ def test_two_concurrent_workers_do_not_split_a_story(
             stories = conn.execute(select(t.stories.c.id, t.stories.c.member_count)).all()
             members = conn.execute(select(t.story_members.c.story_id)).scalars().all()
         assert sorted(s.member_count for s in stories if s.member_count > 1) == sorted(
-            sum(1 for d in docs if d["story"] == name) for name in STORIES)
+            sum(1 for d in docs if d["story"] == name) for name in STORIES
+        )
         assert len(members) == len(docs)
     finally:
         t.metadata.drop_all(store.engine)
@@ -259,12 +284,22 @@ def test_eval_command_prints_metrics_next_to_the_baseline(
     app.add_typer(eval_app, name="eval")
     register(app, eval_app)
     predictions = tmp_path / "pred.jsonl"
-    result = CliRunner().invoke(app, [
-        "eval", "stories", str(gold), "--predictions", str(predictions),
-        "--score-script", str(DATA / "score.py"), "--json",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "stories",
+            str(gold),
+            "--predictions",
+            str(predictions),
+            "--score-script",
+            str(DATA / "score.py"),
+            "--json",
+            "--no-crosslingual",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.index("{"):])
+    report = json.loads(result.output[result.output.index("{") :])
     assert report["pipeline"]["pairwise"]["f1"] == 1.0
     assert report["baseline"]["pairwise"]["recall"] < 1.0
     lines = [json.loads(x) for x in predictions.read_text().splitlines()]
@@ -285,9 +320,12 @@ def test_stories_command_lists_origin_and_lagged_copies(
     app, eval_app = typer.Typer(), typer.Typer()
     register(app, eval_app)
     app.command("noop")(lambda: None)
-    result = CliRunner().invoke(app, ["stories", "--database-url", url,
-                                      "--from", "2019-11-19", "--outlet", "sfgate-en"],
-                                env={"COLUMNS": "220"})
+    result = CliRunner().invoke(
+        app,
+        ["stories", "--database-url", url, "--from", "2019-11-19", "--outlet", "sfgate-en"],
+        env={"COLUMNS": "220"},
+    )
     assert result.exit_code == 0, result.output
-    assert "mysanantonio-en" in result.output and "+00:01:00" in result.output
+    assert "mysanantonio-en" in result.output
+    assert "+00:01:00" in result.output
     assert "+00:00:07" in result.output

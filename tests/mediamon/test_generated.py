@@ -1,4 +1,4 @@
-"""The committed generated files (index templates, Kibana field list and saved objects) are fresh."""
+"""The committed generated files (index templates, Kibana fields and saved objects) are fresh."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def test_committed_generated_files_match_the_code() -> None:
 
 def test_committed_article_template_is_the_schema_template() -> None:
     committed = json.loads(
-        (PROJECT_ROOT / "infra/elasticsearch/articles-template.json").read_text(encoding="utf-8"))
+        (PROJECT_ROOT / "infra/elasticsearch/articles-template.json").read_text(encoding="utf-8")
+    )
     assert committed == article_template("mediamon")
     assert set(committed["template"]["mappings"]["properties"]) == {f.name for f in ARTICLE_FIELDS}
 
@@ -35,8 +36,9 @@ def test_a_changed_copy_is_reported_stale_and_rewritten(tmp_path: Path) -> None:
     assert sorted(write_generated_files(tmp_path)) == sorted(generated_files())
     assert stale_files(tmp_path) == []
     target = tmp_path / "infra/elasticsearch/stories-template.json"
-    target.write_text(target.read_text(encoding="utf-8").replace("keyword", "text", 1),
-                      encoding="utf-8")
+    target.write_text(
+        target.read_text(encoding="utf-8").replace("keyword", "text", 1), encoding="utf-8"
+    )
     assert stale_files(tmp_path) == [Path("infra/elasticsearch/stories-template.json")]
     assert write_generated_files(tmp_path) == [Path("infra/elasticsearch/stories-template.json")]
     assert write_generated_files(tmp_path) == []

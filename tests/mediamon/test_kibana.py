@@ -51,8 +51,14 @@ from schemas.index import ARTICLE_FIELDS, STORY_FIELDS, articles_alias, field_na
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 COMMITTED = PROJECT_ROOT / "infra" / "kibana" / "mediamon.ndjson"
-REQUIRED_KEYS = {"type", "id", "attributes", "references", "coreMigrationVersion",
-                 "typeMigrationVersion"}
+REQUIRED_KEYS = {
+    "type",
+    "id",
+    "attributes",
+    "references",
+    "coreMigrationVersion",
+    "typeMigrationVersion",
+}
 
 
 def _committed_objects() -> list[dict[str, Any]]:
@@ -89,10 +95,11 @@ def test_lens_states_are_internally_consistent() -> None:
         state = obj["attributes"]["state"]
         layers = state["datasourceStates"]["formBased"]["layers"]
         assert len(layers) == 1
-        (layer_id, layer), = layers.items()
+        ((layer_id, layer),) = layers.items()
         assert sorted(layer["columnOrder"]) == sorted(layer["columns"])
         assert [r["name"] for r in obj["references"]] == [
-            f"indexpattern-datasource-layer-{layer_id}"]
+            f"indexpattern-datasource-layer-{layer_id}"
+        ]
         for column in layer["columns"].values():
             order = column.get("params", {}).get("orderBy")
             if order and order["type"] == "column":
@@ -128,8 +135,10 @@ def test_dashboards_reference_their_panels_by_name() -> None:
 
 
 def test_every_field_a_panel_reads_exists_in_the_mapping() -> None:
-    known = {"mediamon-articles": field_names(ARTICLE_FIELDS),
-             "mediamon-stories": field_names(STORY_FIELDS)}
+    known = {
+        "mediamon-articles": field_names(ARTICLE_FIELDS),
+        "mediamon-stories": field_names(STORY_FIELDS),
+    }
     checked = 0
     for obj in (o for o in _committed_objects() if o["type"] == "lens"):
         view = obj["references"][0]["id"]
@@ -188,8 +197,9 @@ def indexed(
 
 @pytest.mark.parametrize("panel", PANELS, ids=lambda p: p.id)
 def test_every_panel_query_returns_data(indexed: Indexed, panel: PanelSpec) -> None:
-    alias = articles_alias("kibanatest") if panel.view == "articles" else stories_alias(
-        "kibanatest")
+    alias = (
+        articles_alias("kibanatest") if panel.view == "articles" else stories_alias("kibanatest")
+    )
     response = indexed.search.search(alias, aggregation_body(panel))
     rows = flatten_buckets(panel, response)
     assert rows, f"panel {panel.id} drew nothing"
@@ -203,33 +213,48 @@ def _panel(panel_id: str) -> PanelSpec:
 
 def test_panel_numbers_agree_with_the_store(indexed: Indexed) -> None:
     search = indexed.search
-    languages = flatten_buckets(_panel("language-mix"), search.search(
-        articles_alias("kibanatest"), aggregation_body(_panel("language-mix"))))
+    languages = flatten_buckets(
+        _panel("language-mix"),
+        search.search(articles_alias("kibanatest"), aggregation_body(_panel("language-mix"))),
+    )
     assert {r["b_terms_language"]: r["m_count_records"] for r in languages} == (
-        indexed.store.language_counts())
+        indexed.store.language_counts()
+    )
 
     # Who copies whom: every non-origin member of a multi-member story, once.
     m, s = t.story_members.c, t.stories.c
     with indexed.store.engine.connect() as conn:
         copies = conn.execute(
-            select(func.count()).select_from(t.story_members)
+            select(func.count())
+            .select_from(t.story_members)
             .join(t.stories, s.id == m.story_id)
-            .where(s.member_count > 1, m.article_id != s.origin_article_id)).scalar_one()
-    matrix = flatten_buckets(_panel("who-copies-whom"), search.search(
-        articles_alias("kibanatest"), aggregation_body(_panel("who-copies-whom"))))
+            .where(s.member_count > 1, m.article_id != s.origin_article_id)
+        ).scalar_one()
+    matrix = flatten_buckets(
+        _panel("who-copies-whom"),
+        search.search(articles_alias("kibanatest"), aggregation_body(_panel("who-copies-whom"))),
+    )
     assert sum(r["m_count_records"] for r in matrix) == copies > 0
 
-    widest = flatten_buckets(_panel("widest-stories"), search.search(
-        stories_alias("kibanatest"), aggregation_body(_panel("widest-stories"))))
+    widest = flatten_buckets(
+        _panel("widest-stories"),
+        search.search(stories_alias("kibanatest"), aggregation_body(_panel("widest-stories"))),
+    )
     # The local server ignores `order` by a sub-aggregation (Elasticsearch honours it), so
     # compare the values, not their order; the panel's size exceeds the stories in the set.
     a = t.articles.c
     with indexed.store.engine.connect() as conn:
-        outlets_per_story = conn.execute(
-            select(func.count(func.distinct(a.outlet_id)))
-            .join_from(t.story_members, t.articles, a.id == m.article_id)
-            .join(t.stories, s.id == m.story_id).where(s.member_count > 1)
-            .group_by(m.story_id)).scalars().all()
+        outlets_per_story = (
+            conn.execute(
+                select(func.count(func.distinct(a.outlet_id)))
+                .join_from(t.story_members, t.articles, a.id == m.article_id)
+                .join(t.stories, s.id == m.story_id)
+                .where(s.member_count > 1)
+                .group_by(m.story_id)
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(r["m_max_outlet_count"] for r in widest) == sorted(outlets_per_story)
     assert max(outlets_per_story) >= 3
 
@@ -237,8 +262,9 @@ def test_panel_numbers_agree_with_the_store(indexed: Indexed) -> None:
 def test_the_time_range_filters_like_the_dashboard_time_picker(indexed: Indexed) -> None:
     panel = _panel("articles-per-outlet")
     everything = indexed.search.search(articles_alias("kibanatest"), aggregation_body(panel))
-    before = indexed.search.search(articles_alias("kibanatest"), aggregation_body(
-        panel, time_to="2000-01-01T00:00:00Z"))
+    before = indexed.search.search(
+        articles_alias("kibanatest"), aggregation_body(panel, time_to="2000-01-01T00:00:00Z")
+    )
     assert everything["hits"]["total"]["value"] > 0
     assert before["hits"]["total"]["value"] == 0
 
@@ -255,30 +281,54 @@ class _FakeKibana(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         message = message_from_bytes(
             f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body,
-            policy=email_policy)
-        parts = {part.get_param("name", header="content-disposition"): part
-                 for part in message.iter_parts()}
-        ok = (url.path.endswith("/api/saved_objects/_import")
-              and parse_qs(url.query) == {"overwrite": ["true"]}
-              and self.headers.get("kbn-xsrf") is not None
-              and message.get_content_type() == "multipart/form-data"
-              and set(parts) == {"file"}
-              and parts["file"].get_filename().endswith(".ndjson"))
+            policy=email_policy,
+        )
+        parts = {
+            part.get_param("name", header="content-disposition"): part
+            for part in message.iter_parts()
+        }
+        ok = (
+            url.path.endswith("/api/saved_objects/_import")
+            and parse_qs(url.query) == {"overwrite": ["true"]}
+            and self.headers.get("kbn-xsrf") is not None
+            and message.get_content_type() == "multipart/form-data"
+            and set(parts) == {"file"}
+            and str(parts["file"].get_filename()).endswith(".ndjson")
+        )
         if not ok:
             self._reply(400, {"statusCode": 400, "message": "bad import request"})
             return
-        lines = parts["file"].get_payload(decode=True).decode().splitlines()
+        payload = parts["file"].get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        lines = payload.decode().splitlines()
         objects = [json.loads(line) for line in lines]
-        self.received.append({"path": url.path, "objects": objects,
-                              "auth": self.headers.get("Authorization")})
+        self.received.append(
+            {"path": url.path, "objects": objects, "auth": self.headers.get("Authorization")}
+        )
         if self.answer_errors:
-            self._reply(200, {"success": False, "successCount": 0, "errors": [
-                {"type": objects[0]["type"], "id": objects[0]["id"],
-                 "error": {"type": "missing_references"}}]})
+            self._reply(
+                200,
+                {
+                    "success": False,
+                    "successCount": 0,
+                    "errors": [
+                        {
+                            "type": objects[0]["type"],
+                            "id": objects[0]["id"],
+                            "error": {"type": "missing_references"},
+                        }
+                    ],
+                },
+            )
             return
-        self._reply(200, {"success": True, "successCount": len(objects),
-                          "successResults": [{"type": o["type"], "id": o["id"]}
-                                             for o in objects]})
+        self._reply(
+            200,
+            {
+                "success": True,
+                "successCount": len(objects),
+                "successResults": [{"type": o["type"], "id": o["id"]} for o in objects],
+            },
+        )
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -305,8 +355,9 @@ def fake_kibana() -> Iterator[str]:
 
 
 def test_import_posts_the_ndjson_as_kibana_expects(fake_kibana: str) -> None:
-    result = import_saved_objects(KibanaSettings(url=fake_kibana, space="analysts",
-                                                 api_key="k"), saved_objects_ndjson())
+    result = import_saved_objects(
+        KibanaSettings(url=fake_kibana, space="analysts", api_key="k"), saved_objects_ndjson()
+    )
     assert result["successCount"] == len(saved_objects())
     (request,) = _FakeKibana.received
     assert request["path"] == "/s/analysts/api/saved_objects/_import"

@@ -114,8 +114,9 @@ def test_a_server_killed_mid_run_is_caught_up_by_the_next_run(
     server = start_local_search(tmp_path / "search", port=port)
     made = _setup(filled_store_file, tmp_path, server.url, "killed")
     try:
-        dying = _DyingIndex(SearchSettings(url=server.url, prefix="killed", request_timeout=5),
-                            server)
+        dying = _DyingIndex(
+            SearchSettings(url=server.url, prefix="killed", request_timeout=5), server
+        )
         services = Services(made.services.settings, made.store, dying)
         report = index_pending(services, batch_size=20)
         assert report.counts["articles_indexed"] == 20  # the first batch, confirmed
@@ -199,3 +200,69 @@ def test_catch_up_requeues_documents_the_index_lost(setup: Setup) -> None:
     setup.search.refresh()
     assert setup.search.count_articles() == 67
     assert catch_up(setup.services).counts["articles_requeued"] == 0
+
+
+def test_reindex_command_sends_a_range_then_rolls_out(
+    filled_store_file: Path, tmp_path: Path, search_server: LocalSearchServer, search_prefix: str
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from mediamon.commands.report import register
+
+    copy = tmp_path / "store.sqlite3"
+    shutil.copy(filled_store_file, copy)
+    app, eval_app = typer.Typer(), typer.Typer()
+    register(app, eval_app)
+    env = {
+        "MEDIAMON_DATABASE_URL": f"sqlite:///{copy}",
+        "MEDIAMON_DATA_DIR": str(tmp_path),
+        "MEDIAMON_ES_URL": search_server.url,
+        "MEDIAMON_ES_PREFIX": search_prefix,
+    }
+    runner = CliRunner()
+    first = runner.invoke(app, ["reindex"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "indexed 67 articles" in first.output
+    ranged = runner.invoke(app, ["reindex", "--from", "2019-11-01", "--to", "2019-11-30"], env=env)
+    assert ranged.exit_code == 0, ranged.output
+    store = Store.open(env["MEDIAMON_DATABASE_URL"])
+    try:
+        november = store.article_ids(
+            published_from=datetime(2019, 11, 1, tzinfo=UTC),
+            published_to=datetime(2019, 12, 1, tzinfo=UTC),
+        )
+    finally:
+        store.dispose()
+    assert f"reset {len(november)} articles; indexed {len(november)} articles" in ranged.output
+    # The code's schema version is already live: a rollout has nothing to do.
+    rolled = runner.invoke(app, ["reindex", "--rollout"], env=env)
+    assert rolled.exit_code == 0, rolled.output
+    assert f"already on schema v{SCHEMA_VERSION}" in rolled.output
+    bad = runner.invoke(app, ["reindex", "--from", "yesterday"], env=env)
+    assert bad.exit_code == 2
+
+
+def test_catch_up_and_range_reindex_on_each_backend(
+    database_url: str, tmp_path: Path, search_server: LocalSearchServer, search_prefix: str
+) -> None:
+    subset = load_syndication()[:15]
+    store = Store.open(database_url)
+    search = SearchIndex(SearchSettings(url=search_server.url, prefix=search_prefix))
+    services = Services(load_settings({}, data_dir=tmp_path), store, search)
+    try:
+        fill_store(store, subset, now=NOW, crosslingual=False)
+        assert not index_pending(services).errors
+        search.refresh()
+        hit = search.search(articles_alias(search_prefix), {"size": 1})["hits"]["hits"][0]
+        search.client.delete(index=hit["_index"], id=hit["_id"], refresh=True)
+        report = catch_up(services)
+        assert report.counts["articles_requeued"] == 1
+        again = reindex_range(services)
+        assert again.counts["articles_reset"] == len(subset)
+        search.refresh()
+        assert search.count_articles() == len(subset)
+        assert search.count_stories() == store.counts()["stories"]
+    finally:
+        search.close()
+        store.dispose()

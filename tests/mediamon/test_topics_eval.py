@@ -170,3 +170,20 @@ def test_naive_baseline_matches_any_mention(
     title: str | None, text: str, expected: tuple[str, ...]
 ) -> None:
     assert tag_naive(title, text) == expected
+
+
+def test_tag_command_explains_each_tag(tmp_path: Path) -> None:
+    app, eval_app = typer.Typer(), typer.Typer()
+    app.add_typer(eval_app, name="eval")
+    register(app, eval_app)
+    body = tmp_path / "article.txt"
+    body.write_text(
+        "Российские и турецкие военные провели патрулирование в провинции Идлиб.\n\n"
+        "Колонна прошла через Идлибскую провинцию до Саракиба.",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["tag", str(body), "--title", "Патруль в Идлибе"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("language: ru")
+    assert "syria/idlib" in result.output
+    assert "title@10: 'Идлибе' <- term 'идлиб*'" in result.output

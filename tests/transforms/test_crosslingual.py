@@ -14,10 +14,12 @@ from transforms.crosslingual import (
     Anchors,
     DocumentSignals,
     compare_anchors,
+    deserialise_signals,
     extract_anchors,
     list_shared_names,
     name_skeletons,
     score_crosslingual,
+    serialise_signals,
     signals_for,
     signals_for_documents,
     skeletonize_name,
@@ -262,7 +264,7 @@ def test_contradicting_figures_veto_an_aligned_pair() -> None:
     )
     assert agreeing.is_copy
     assert not contradicting.is_copy
-    assert "veto:facts-contradict" in contradicting.evidence
+    assert "veto:facts-disagree" in contradicting.evidence
 
 
 def test_signals_for_single_document_matches_batch(
@@ -273,3 +275,77 @@ def test_signals_for_single_document_matches_batch(
     assert single.anchors == dev_signals["d609363"].anchors
     assert single.length == len(row["text"])
     assert score_crosslingual(single, dev_signals["d609363"]).cosine == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def page_signals() -> dict[str, DocumentSignals]:
+    """Signals of real fundus-parsed articles (shared/data/expected), keyed by file stem."""
+    from mediamon.evaluation.crosslingual import load_page_documents
+
+    wanted = {
+        "globalnews-ca__fundus-globalnews-2026-05-24",  # en: Russian missile strike on Kyiv
+        "lefigaro-fr__fundus-lefigaro-2024-11-22",  # fr: Ukraine war roundup, Russian claims
+        "jyllands-posten-dk__fundus-jyllandsposten-2025-02-02",  # da
+        "vg-no__fundus-verdensgang-2024-08-05",  # no: unrelated to the Danish one
+    }
+    expected = DATA / "expected"
+    assert expected.is_dir(), f"shared data missing: {expected}"
+    pages = [p for p in load_page_documents(expected) if p["id"].removeprefix("page:") in wanted]
+    assert len(pages) == len(wanted)
+    signals = signals_for_documents([(p["title"], p["text"], p["language"]) for p in pages])
+    return {p["id"].removeprefix("page:"): s for p, s in zip(pages, signals, strict=True)}
+
+
+def test_two_ukraine_war_reports_are_not_merged(page_signals: dict[str, DocumentSignals]) -> None:
+    # Real articles on the same war: pooled cosine ~0.77, paragraphs align ~0.49; their figures
+    # (casualties, missile counts, dates) disagree.
+    match = score_crosslingual(
+        page_signals["globalnews-ca__fundus-globalnews-2026-05-24"],
+        page_signals["lefigaro-fr__fundus-lefigaro-2024-11-22"],
+    )
+    assert match.cosine > 0.7
+    assert not match.is_copy
+    assert "veto:facts-disagree" in match.evidence
+
+
+def test_vectors_alone_do_not_merge_languages_the_encoder_does_not_know(
+    page_signals: dict[str, DocumentSignals],
+) -> None:
+    # Danish and Norwegian are outside USE v3's languages: unrelated articles get cosine ~0.9.
+    danish = page_signals["jyllands-posten-dk__fundus-jyllandsposten-2025-02-02"]
+    norwegian = page_signals["vg-no__fundus-verdensgang-2024-08-05"]
+    match = score_crosslingual(danish, norwegian)
+    assert match.cosine > COSINE_ACCEPT
+    assert not match.is_copy
+
+
+def test_signals_survive_serialisation(dev_signals: dict[str, DocumentSignals]) -> None:
+    original = dev_signals["d896786"]
+    data = json.loads(json.dumps(serialise_signals(original)))
+    restored = deserialise_signals(data)
+    assert restored.anchors == original.anchors
+    assert (restored.language, restored.length) == (original.language, original.length)
+    assert len(restored.units) == len(original.units)
+    before = score_crosslingual(original, dev_signals["d928b67"])
+    after = score_crosslingual(restored, dev_signals["d928b67"])
+    assert after.is_copy == before.is_copy
+    assert after.alignment == pytest.approx(before.alignment, abs=0.002)
+    assert after.cosine == pytest.approx(before.cosine, abs=1e-5)
+
+
+def test_unknown_signals_format_is_refused(dev_signals: dict[str, DocumentSignals]) -> None:
+    data = serialise_signals(dev_signals["d609363"])
+    data["format"] = 99
+    with pytest.raises(ValueError, match="format"):
+        deserialise_signals(data)
+
+
+def test_same_language_shared_quotes_are_shown_as_evidence(
+    dev: dict[str, dict[str, Any]],
+) -> None:
+    origin, copy = dev["df02608"], dev["d2435f9"]  # Sputnik France and a French near copy
+    match = score_crosslingual(
+        signals_for(origin["title"], origin["text"], "fr"),
+        signals_for(copy["title"], copy["text"], "fr"),
+    )
+    assert any(item.startswith("quote:des membres des casques blanc") for item in match.evidence)

@@ -15,7 +15,7 @@ import pytest
 
 from schemas.errors import PermanentError
 from schemas.records import SourceKind
-from transforms.feeds import decompress_gzip_bounded, parse_feed
+from transforms.feeds import decompress_gzip_bounded, parse_feed, parse_localized_rfc822
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 FEEDS = DATA / "feeds"
@@ -274,3 +274,67 @@ def test_bounded_gunzip_handles_members_and_garbage():
     with pytest.raises(PermanentError) as caught:
         decompress_gzip_bounded(b"\x1f\x8bnot gzip at all", max_bytes=10)
     assert caught.value.kind == "malformed-gzip"
+
+
+def test_portuguese_rfc822_dates_are_read():
+    links = parse_feed(
+        (FEEDS / "noticias-uol-com-br__rss-parser-uolNoticias.xml").read_bytes(),
+        outlet_id="o",
+        source_url=SOURCE,
+    )
+    # <pubDate>Seg, 24 Set 2018 19:42:40 -0300</pubDate>: feedparser alone gives no date
+    assert all(link.published_at is not None for link in links)
+    assert links[0].published_at == datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Seg, 24 Set 2018 19:42:40 -0300", datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)),
+        ("mié, 05 dic 2018 10:00:00 +0100", datetime(2018, 12, 5, 9, 0, tzinfo=UTC)),
+        ("jeu., 4 juin 2020 10:00:00 +0200", datetime(2020, 6, 4, 8, 0, tzinfo=UTC)),
+        ("ven., 3 juil. 2020 10:00 +0200", datetime(2020, 7, 3, 8, 0, tzinfo=UTC)),
+        ("Di, 03 Mär 2020 10:00:00 GMT", datetime(2020, 3, 3, 10, 0, tzinfo=UTC)),
+        ("ср, 10 окт 2018 10:00:00 +0300", datetime(2018, 10, 10, 7, 0, tzinfo=UTC)),
+        ("2018-09-08", None),
+        ("24 Xyz 2018 10:00:00", None),
+    ],
+)
+def test_localized_rfc822(value, expected):
+    assert parse_localized_rfc822(value) == expected
+
+
+def test_summary_scripts_and_styles_are_dropped():
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        b"<link>https://a.example/1</link><description>&lt;p&gt;Idlib &lt;script&gt;track()"
+        b"&lt;/script&gt;&lt;style&gt;p{}&lt;/style&gt;talks&lt;/p&gt;</description></item>"
+        b"</channel></rss>"
+    )
+    assert parse_feed(body, outlet_id="o", source_url=SOURCE)[0].summary == "Idlib talks"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/xml; charset=iso-8859-1", "text/html; charset=windows-1252", "text/xml"],
+)
+@pytest.mark.parametrize(("name", "script"), sorted(LEGACY_SCRIPTS.items()))
+def test_wrong_http_charset_does_not_override_a_fitting_declaration(name, script, content_type):
+    # Servers stamp a default charset on feeds written in another one; the bytes would decode
+    # without error into mojibake if the header won.
+    links = parse_feed(
+        (FEEDS / name).read_bytes(), outlet_id="o", source_url=SOURCE, content_type=content_type
+    )
+    assert _script_share([link.title or "" for link in links], script) > 0.5
+
+
+def test_utf8_body_with_stale_latin1_declaration_trusts_the_utf8_header():
+    body = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>t</title>'
+        "<item><link>https://a.example/1</link><title>Ataque químico em Idlib</title></item>"
+        "</channel></rss>"
+    ).encode()
+    links = parse_feed(
+        body, outlet_id="o", source_url=SOURCE, content_type="text/xml; charset=utf-8"
+    )
+    assert links[0].title == "Ataque químico em Idlib"

@@ -30,10 +30,10 @@ def documents() -> dict[str, dict[str, Any]]:
     return {row["id"]: row for row in rows}
 
 
-def _pairs(documents: dict[str, dict[str, Any]], relation: str) -> list[tuple[dict[str, Any],
-                                                                              dict[str, Any]]]:
-    return [(d, documents[d["source_id"]]) for d in documents.values()
-            if d["relation"] == relation]
+def _pairs(
+    documents: dict[str, dict[str, Any]], relation: str
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(d, documents[d["source_id"]]) for d in documents.values() if d["relation"] == relation]
 
 
 def test_exact_copies_share_the_exact_hash(documents: dict[str, dict[str, Any]]) -> None:
@@ -74,7 +74,8 @@ def test_unrelated_documents_share_no_band_key(documents: dict[str, dict[str, An
 
 def test_number_formats_normalise_to_one_form() -> None:
     assert tokenize_words(normalise_text("a $250,000 fine")) == tokenize_words(
-        normalise_text("a $250 000 fine"))
+        normalise_text("a $250 000 fine")
+    )
     assert normalise_text("$5.9 million") == normalise_text("$5.9m")
     assert normalise_text("$8 billion") == normalise_text("$8bn")
 
@@ -101,7 +102,8 @@ def test_fingerprint_is_deterministic_and_serialises(documents: dict[str, dict[s
     first = fingerprint_article(doc["title"], doc["text"])
     second = fingerprint_article(doc["title"], doc["text"])
     assert first == second
-    assert len(first.band_keys) == 32 and all(len(k) <= 40 for k in first.band_keys)
+    assert len(first.band_keys) == 32
+    assert all(len(k) <= 40 for k in first.band_keys)
     assert deserialise_features(serialise_features(first.features)) == first.features
     assert deserialise_minhash(serialise_minhash(first.minhash)) == first.minhash
     assert len(json.dumps(serialise_features(first.features))) < 4 * len(doc["text"])

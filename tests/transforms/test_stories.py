@@ -45,8 +45,12 @@ def _when(value: str | None) -> datetime | None:
 def test_every_same_language_copy_verifies_with_its_origin(
     documents: dict[str, dict[str, Any]], features: dict[str, TextFeatures]
 ) -> None:
-    expected = {"exact": {"exact"}, "near": {"exact", "near"}, "rewrite": {"rewrite"},
-                "excerpt": {"excerpt"}}
+    expected = {
+        "exact": {"exact"},
+        "near": {"exact", "near"},
+        "rewrite": {"rewrite"},
+        "excerpt": {"excerpt"},
+    }
     checked = 0
     for doc in documents.values():
         if doc["relation"] not in expected:
@@ -77,46 +81,63 @@ def test_excerpt_names_the_host_holding_the_passage(
 ) -> None:
     # d405103 is a BBC digest about Assange holding two sentences about Hitler's birth house.
     match = verify_pair(features["d99110b"], features["d405103"])
-    assert match.relation == EXCERPT and match.host == "b"
+    assert match.relation == EXCERPT
+    assert match.host == "b"
     edge = make_edge("d99110b", "d405103", match)
     assert edge.host == "d405103"
     assert match.evidence["passage"]["density"] >= 0.5
 
 
 def test_excerpt_never_bridges_two_stories() -> None:
-    members = {i: Member(i, datetime(2019, 11, 19, h, tzinfo=UTC)) for h, i in
-               enumerate(["a1", "a2", "host", "b1", "b2"], start=1)}
-    edges = [Edge("a1", "a2", "near", 0.9), Edge("b1", "b2", "near", 0.9),
-             Edge("a1", "host", EXCERPT, 0.5, host="host"),
-             Edge("b1", "host", EXCERPT, 0.4, host="host")]
+    members = {
+        i: Member(i, datetime(2019, 11, 19, h, tzinfo=UTC))
+        for h, i in enumerate(["a1", "a2", "host", "b1", "b2"], start=1)
+    }
+    edges = [
+        Edge("a1", "a2", "near", 0.9),
+        Edge("b1", "b2", "near", 0.9),
+        Edge("a1", "host", EXCERPT, 0.5, host="host"),
+        Edge("b1", "host", EXCERPT, 0.4, host="host"),
+    ]
     groups = cluster_articles(members, edges)
     assert frozenset({"a1", "a2", "host"}) in groups
     assert frozenset({"b1", "b2"}) in groups
 
 
 def test_weak_edge_between_two_stories_needs_an_origin() -> None:
-    members = {i: Member(i, datetime(2019, 11, 19, h, tzinfo=UTC)) for h, i in
-               enumerate(["a1", "a2", "b1", "b2"], start=1)}
+    members = {
+        i: Member(i, datetime(2019, 11, 19, h, tzinfo=UTC))
+        for h, i in enumerate(["a1", "a2", "b1", "b2"], start=1)
+    }
     # a2 and b2 are late copies: a rewrite edge between them alone must not merge the stories.
-    edges = [Edge("a1", "a2", "near", 0.9), Edge("b1", "b2", "near", 0.9),
-             Edge("a2", "b2", "rewrite", 0.6)]
+    edges = [
+        Edge("a1", "a2", "near", 0.9),
+        Edge("b1", "b2", "near", 0.9),
+        Edge("a2", "b2", "rewrite", 0.6),
+    ]
     assert len(cluster_articles(members, edges)) == 2
     edges.append(Edge("a1", "b2", "rewrite", 0.6))
     assert len(cluster_articles(members, edges)) == 1
 
 
 def test_origin_is_earliest_precise_time() -> None:
-    members = [Member("x", datetime(2019, 11, 20, 4, 0, 7, tzinfo=UTC)),
-               Member("y", datetime(2019, 11, 20, 4, 0, 0, tzinfo=UTC)),
-               Member("z", None, first_seen_at=datetime(2019, 11, 19, tzinfo=UTC))]
+    members = [
+        Member("x", datetime(2019, 11, 20, 4, 0, 7, tzinfo=UTC)),
+        Member("y", datetime(2019, 11, 20, 4, 0, 0, tzinfo=UTC)),
+        Member("z", None, first_seen_at=datetime(2019, 11, 19, tzinfo=UTC)),
+    ]
     assert elect_origin(members) == "y"
 
 
 def test_day_only_date_yields_to_explicit_credit() -> None:
     # The copy is known only to the day; the origin is credited by it ("a annoncé à Sputnik").
     members = [
-        Member("copy", datetime(2018, 9, 8, tzinfo=UTC), outlet_names=("reseauinternational",),
-               credits=("sputnik",)),
+        Member(
+            "copy",
+            datetime(2018, 9, 8, tzinfo=UTC),
+            outlet_names=("reseauinternational",),
+            credits=("sputnik",),
+        ),
         Member("orig", datetime(2018, 9, 8, 15, 47, tzinfo=UTC), outlet_names=("sputnik",)),
     ]
     assert elect_origin(members) == "orig"
@@ -125,8 +146,9 @@ def test_day_only_date_yields_to_explicit_credit() -> None:
 
 
 def test_undated_member_wins_only_when_credited() -> None:
-    dated = Member("dated", datetime(2019, 11, 20, 9, tzinfo=UTC), outlet_names=("msn",),
-                   credits=("afp",))
+    dated = Member(
+        "dated", datetime(2019, 11, 20, 9, tzinfo=UTC), outlet_names=("msn",), credits=("afp",)
+    )
     undated = Member("undated", None, outlet_names=("afp",))
     assert elect_origin([dated, undated]) == "undated"
     assert elect_origin([dated, Member("undated", None, outlet_names=("x",))]) == "dated"
@@ -149,8 +171,9 @@ def test_dev_same_language_stories_are_recovered(
     decisions = decide_stories(members, edges)
     by_story = {ms.article_id: d for d in decisions for ms in d.members}
     for a, b in itertools.combinations(sorted(documents), 2):
-        same_gold = documents[a]["story"] is not None and documents[a]["story"] == documents[
-            b]["story"]
+        same_gold = (
+            documents[a]["story"] is not None and documents[a]["story"] == documents[b]["story"]
+        )
         same_pred = by_story[a].story_id == by_story[b].story_id
         if same_pred:
             assert same_gold, (a, b)
@@ -161,4 +184,5 @@ def test_dev_same_language_stories_are_recovered(
             assert decision.story_id == story_id_for(decision.origin_article_id)
             gold = documents[decision.origin_article_id]
             assert gold["relation"] == "origin" or all(
-                documents[m.article_id]["relation"] != "origin" for m in decision.members)
+                documents[m.article_id]["relation"] != "origin" for m in decision.members
+            )

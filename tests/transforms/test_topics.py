@@ -166,10 +166,22 @@ def test_a_passing_mention_in_a_long_body_is_not_enough(compiled: CompiledTaxono
 
 
 def test_one_paragraph_about_syria_or_a_title_mention_is_enough(compiled: CompiledTaxonomy) -> None:
-    filler = "\n\n".join(f"Paragraph {i} about the council budget." for i in range(8))
+    filler = [f"Paragraph {i} about the council budget." for i in range(8)]
     about = "Syria's government said on Monday that Syrian refugees could return."
-    assert "syria" in _topics(compiled, "Council budget", f"{filler}\n\n{about}")
-    assert "syria" in _topics(compiled, "Syria reopens border crossing", filler)
+    assert "syria" in _topics(compiled, "Council budget", "\n\n".join([*filler, about]))
+    filler[2] = "The crossing to Syria was closed in 2012."
+    filler[6] = "Trucks from Syria waited for hours."
+    assert "syria" in _topics(compiled, "Syria reopens border crossing", "\n\n".join(filler))
+    assert "syria" in _topics(compiled, "Syria reopens border crossing", "")
+
+
+def test_a_headline_needs_the_body_to_come_back_to_the_topic(compiled: CompiledTaxonomy) -> None:
+    text = (
+        "Студентка Казанского университета Амина Х., родом из Идлиба, заняла первое место на "
+        "олимпиаде по химии.\n\nОна учится в Казани третий год.\n\nРектор поздравил победительницу."
+    )
+    title = "Студентка из Идлиба стала лучшей на олимпиаде"
+    assert not {"syria", "syria/idlib"} & _topics(compiled, title, text)
 
 
 def test_items_of_a_list_weigh_less(compiled: CompiledTaxonomy) -> None:
@@ -208,7 +220,10 @@ def test_child_implies_parent_and_themes_need_the_parent(compiled: CompiledTaxon
     cw = "Inspectors of the OPCW said a chemical attack with sarin had been staged."
     assert "syria/chemical-weapons" not in _topics(compiled, "Novichok: chemical weapons", cw)
     tags = tag_topics(
-        compiled, title="Syria: chemical weapons inspectors report", text=cw, language="en"
+        compiled,
+        title="Syria: chemical weapons inspectors report",
+        text=f"Syria denies it.\n\n{cw}\n\nSyria's government rejected the report.",
+        language="en",
     )
     assert [t.topic for t in tags if t.topic.startswith("syria")] == [
         "syria",
@@ -276,3 +291,43 @@ def test_dev_set_documents_with_text_reach_the_goals(compiled: CompiledTaxonomy)
     for label, (tp, fp, fn) in counts.items():
         assert tp / (tp + fp) >= 0.95, (label, tp, fp, fn)
         assert tp / (tp + fn) >= 0.95, (label, tp, fp, fn)
+
+
+def test_every_term_of_the_shipped_taxonomy_tags_its_topic(
+    taxonomy: Taxonomy, compiled: CompiledTaxonomy
+) -> None:
+    silent = []
+    for topic in taxonomy.topics:
+        for term in topic.terms:
+            surface = term.text.replace("*", "")
+            text = "\n\n".join([f"{surface} - {surface}"] * 3)
+            language = None if term.language == "*" else term.language
+            if topic.requires_parent:  # a theme needs its parent's own evidence
+                parent = taxonomy.topic(topic.parent or "")
+                word = next(t.text for t in parent.terms if t.language == term.language)
+                text = f"{word}. {word}.\n\n{text}"
+            tags = tag_topics(compiled, title=surface, text=text, language=language)
+            if topic.id not in {tag.topic for tag in tags}:
+                silent.append((topic.id, term.language, term.text))
+    assert not silent
+
+
+def test_every_exclusion_of_the_shipped_taxonomy_suppresses_its_look_alike(
+    taxonomy: Taxonomy, compiled: CompiledTaxonomy
+) -> None:
+    leaking = []
+    for topic in taxonomy.topics:
+        for term in topic.exclusions:
+            surface = term.text.replace("*", "")
+            text = "\n\n".join([f"{surface} - {surface}"] * 3)
+            for language in {None, None if term.language == "*" else term.language}:
+                tags = tag_topics(compiled, title=surface, text=text, language=language)
+                if topic.id in {tag.topic for tag in tags}:
+                    leaking.append((topic.id, term.language, term.text))
+    assert not leaking
+
+
+@pytest.mark.parametrize("surface", ["الإدلبي", "بإدلب", "באידליב", "सीरिया और इदलिब"])
+def test_clitics_and_indic_vowel_signs(compiled: CompiledTaxonomy, surface: str) -> None:
+    tags = tag_topics(compiled, title=surface, text="", language=None)
+    assert "syria" in {tag.topic for tag in tags}
