@@ -7,8 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SEARCH_DIR ?= data/demo/search
 SEARCH_PORT ?= 9200
+KIBANA_URL ?= http://127.0.0.1:5601
 
-.PHONY: help setup demo test test-fast lint format type bench search-up search-down services clean
+.PHONY: help setup system-deps demo test test-fast lint format type bench search-up search-down services kibana-import generate clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +24,7 @@ setup: $(VENV)/.synced ## Install Python and every dependency from the lock file
 demo: setup ## Run the main job: local search server + sample outlets -> SQLite -> index, then a summary
 	$(VENV)/bin/mediamon demo
 
-test: setup services ## Run every test (SQLite and PostgreSQL, local search server, local HTTP servers)
+test: setup system-deps services ## Run every test (SQLite and PostgreSQL, local search server, local HTTP servers)
 	$(VENV)/bin/pytest -q
 
 test-fast: setup ## Run the tests that need neither PostgreSQL nor the slow end-to-end paths
@@ -47,6 +48,15 @@ services: ## Check PostgreSQL on 127.0.0.1:5432 and start it when it is installe
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
 	  command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
 	  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+
+system-deps: ## Install the system packages the tests need (headless Chromium for the HTML report test)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+kibana-import: setup ## Import data views, Lens visualisations and dashboards into Kibana ($(KIBANA_URL))
+	$(VENV)/bin/mediamon kibana-import --kibana-url $(KIBANA_URL) $(if $(KIBANA_SPACE),--space $(KIBANA_SPACE))
+
+generate: setup ## Regenerate infra/elasticsearch/*.json and infra/kibana/* from schemas/index.py
+	$(PY) -m mediamon.generated
 
 search-up: setup ## Serve the demo's search data on 127.0.0.1:$(SEARCH_PORT) in the background
 	$(VENV)/bin/noida-db up --data-dir $(SEARCH_DIR) --host 127.0.0.1 --only elasticsearch --elasticsearch-port $(SEARCH_PORT)

@@ -77,6 +77,7 @@ __all__ = [
     "RedirectLoopError",
     "RobotsDisallowedError",
     "RobotsUnavailableError",
+    "TlsError",
     "TooLargeError",
     "TooManyRedirectsError",
     "TooSlowError",
@@ -90,6 +91,7 @@ T = TypeVar("T")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_KINDS = frozenset({"timeout", "connection", "http-429", "http-5xx"})
 _CHUNK = 64 * 1024
+_PRELOAD = object()  # marks a robots.txt preload task in fetch_many's bookkeeping
 _DISPATCH_LEAD = 0.05  # seconds before a host's slot that fetch_many hands its request over
 
 _DEFAULT_ACCEPT: Mapping[str, str] = {
@@ -150,6 +152,12 @@ class ConnectionFailedError(TransientError):
     """The connection could not be made or broke (DNS, refused, reset, TLS)."""
 
     kind = "connection"
+
+
+class TlsError(TransientError):
+    """The server's certificate did not verify; not retried at once (an operator must look)."""
+
+    kind = "tls"
 
 
 class TooLargeError(PermanentError):
@@ -746,7 +754,7 @@ class Fetcher:
             and entries[0][1].purpose != "robots"
             and self.robots.peek(origin_of(entries[0][1].url)) is None
         }
-        pending: dict[Future[Any], tuple[T | None, str]] = {}
+        pending: dict[Future[Any], tuple[Any, str]] = {}
         order = deque(queues)
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fetch") as pool:
             while order or pending:
@@ -773,7 +781,7 @@ class Fetcher:
                     if host in needs_robots:
                         needs_robots.discard(host)
                         first = queues[host][0][1]
-                        pending[pool.submit(load_robots, first, host)] = (None, host)
+                        pending[pool.submit(load_robots, first, host)] = (_PRELOAD, host)
                         continue
                     item, request = queues[host].popleft()
                     if not queues[host]:
@@ -793,7 +801,7 @@ class Fetcher:
                 for future in done:
                     entry, host = pending.pop(future)
                     inflight[host] -= 1
-                    if entry is not None:  # None marks a robots.txt preload
+                    if entry is not _PRELOAD:
                         yield entry, future.result()
 
     def robots_rules(self, url: str, *, allow_private: bool | None = None) -> RobotsRules:
@@ -947,6 +955,8 @@ class Fetcher:
                 refused = _find_cause(error, _ForbiddenConnectError)
                 if refused is not None:
                     raise ForbiddenAddressError(str(refused)) from error
+                if _find_cause(error, ssl.SSLCertVerificationError) is not None:
+                    raise TlsError(f"certificate of {url} not trusted: {error}") from error
                 raise ConnectionFailedError(f"cannot connect to {url}: {error}") from error
             except httpx.InvalidURL as error:
                 raise BadUrlError(f"invalid URL {url!r}: {error}") from error

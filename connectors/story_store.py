@@ -528,6 +528,7 @@ class StoryStore:
             row = (
                 conn.execute(select(t.stories).where(s.id == decision.story_id)).mappings().first()
             )
+            story_written = True
             if row is None:
                 conn.execute(
                     t.stories.insert().values(
@@ -548,6 +549,9 @@ class StoryStore:
                         .values(updated_at=now, index_version=s.index_version + 1, **values)
                     )
                     counts["stories_written"] += 1
+                else:
+                    story_written = False
+            members_changed = False
             for ms in decision.members:
                 wanted = {
                     "story_id": ms.story_id,
@@ -574,6 +578,15 @@ class StoryStore:
                     continue
                 counts["members_written"] += 1
                 bumped.add(ms.article_id)
+                members_changed = True
+            if members_changed and not story_written:
+                # A copy's relation changed: the story document lists its members, re-send it.
+                conn.execute(
+                    update(t.stories)
+                    .where(s.id == decision.story_id)
+                    .values(updated_at=now, index_version=s.index_version + 1)
+                )
+                counts["stories_written"] += 1
         if bumped:
             conn.execute(
                 update(t.articles)

@@ -35,6 +35,8 @@ COMMAND_MODULES = (
     "mediamon.commands.fetch",
     "mediamon.commands.topics",
     "mediamon.commands.stories",
+    "mediamon.commands.report",
+    "mediamon.commands.backfill",
 )
 
 

@@ -277,14 +277,42 @@ def cluster(services: Services, article_ids: Sequence[str]) -> StageReport:
     from mediamon.clustering import assign_stories
 
     report = StageReport()
+    # A run killed between storing articles and clustering them leaves them without a story
+    # (or with a fingerprint of an older version) and no longer pending anywhere else: pick them up.
+    stale = _unclustered_article_ids(services)
+    article_ids = sorted(set(article_ids) | set(stale))
     if not article_ids:
         return report
+    if stale:
+        report.add("stories_recovered", len(stale))
     result = assign_stories(services.store.engine, article_ids, now=services.clock())
     for item in fields(result):
         value = getattr(result, item.name)
         if isinstance(value, int):
             report.add(f"stories_{item.name}", value)
     return report
+
+
+def _unclustered_article_ids(services: Services) -> list[str]:
+    """Articles without a story or whose fingerprint is not of their current version."""
+    from sqlalchemy import select
+
+    from schemas import tables as t
+
+    a, f, m = t.articles.c, t.fingerprints.c, t.story_members.c
+    query = (
+        select(a.id)
+        .outerjoin(t.fingerprints, f.article_id == a.id)
+        .outerjoin(t.story_members, m.article_id == a.id)
+        .where(
+            (f.article_id.is_(None))
+            | (f.version_id != a.current_version_id)
+            | (m.article_id.is_(None))
+        )
+        .order_by(a.id)
+    )
+    with services.store.begin() as conn:
+        return list(conn.execute(query).scalars())
 
 
 def index_pending(services: Services, *, batch_size: int = 500) -> StageReport:

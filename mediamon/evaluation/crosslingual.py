@@ -172,8 +172,9 @@ def _minhash_jaccard(texts: Sequence[str]) -> list[Any]:
     for text in texts:
         words = text.lower().split()
         sketch = MinHash(num_perm=256, seed=1)
-        for left, right in itertools.pairwise(words):
-            sketch.update(f"{left} {right}".encode())
+        sketch.update_batch(
+            [f"{left} {right}".encode() for left, right in itertools.pairwise(words)]
+        )
         sketches.append(sketch)
     return sketches
 

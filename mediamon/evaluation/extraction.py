@@ -326,8 +326,7 @@ def _expected_day(expected: str, predicted_day: str | None, published_at: str | 
         # The expected value fixes a zone: compare our instant's calendar day in that zone.
         instant = datetime.fromisoformat(published_at)
         zone = timezone(parsed_offset(offset.group(1)))
-        if instant.astimezone(zone).date() == parsed.value.astimezone(zone).date():
-            return True
+        return instant.astimezone(zone).date() == parsed.value.astimezone(zone).date()
     return predicted_day == parsed.day.isoformat()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,3 +150,20 @@ def test_live_fetch_archived_then_replayed_without_network(tmp_path, serve, data
     with pytest.raises(PermanentError) as unknown:
         replay.fetch(server.url("/never-fetched"))
     assert unknown.value.kind == "not-archived"
+
+
+def test_concurrent_stores_leave_a_readable_archive(tmp_path, data_dir):
+    archive = RawArchive(tmp_path)
+    feeds = sorted((data_dir / "feeds").iterdir())[:12]
+    pages = [
+        _page(data_dir, final_url=f"http://outlet.example/{path.name}", body=path.read_bytes())
+        for path in feeds
+    ]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        refs = list(pool.map(archive.store, pages + pages))
+    assert refs[: len(pages)] == refs[len(pages) :]  # the second round wrote nothing new
+    for page, ref in zip(pages, refs, strict=False):
+        assert archive.load(ref) == page
+    assert sorted(url for url, _ in RawArchive(tmp_path).iter_captures()) == sorted(
+        page.final_url for page in pages
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import socket
 import threading
 import time
 import tracemalloc
@@ -487,3 +488,42 @@ def test_host_limiter_reserves_slots():
     limiter.defer("h", 10)
     assert limiter.ready_in("h") == pytest.approx(10)
     assert limiter.ready_in("other") == 0
+
+
+def test_header_drip_hits_the_total_deadline():
+    # A raw socket server that sends its status line and headers one byte every 0.1 s: each
+    # read succeeds within the read timeout, so only the total deadline can end it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Pad: " + b"a" * 200:
+                    if stop.is_set():
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+                    time.sleep(0.1)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    settings = fast_settings(read_timeout=1.0, total_timeout=1.0, retries=0, respect_robots=False)
+    try:
+        with Fetcher(settings) as fetcher:
+            started = time.monotonic()
+            _expect_error(fetcher, f"http://127.0.0.1:{port}/", "too-slow")
+            assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        listener.close()

@@ -41,7 +41,8 @@ INTERVALS = [
     (FIRST + timedelta(hours=1), FIRST + timedelta(hours=2)),
 ]
 BUDGET_SECONDS = 360
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW = str(VENV_BIN / "airflow")
 
 
 def api(base: str, path: str, method: str = "GET", body: Any = None) -> Any:
@@ -54,8 +55,10 @@ def api(base: str, path: str, method: str = "GET", body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def wait_until(predicate: Any, deadline: float, what: str, log: Path) -> Any:
-    while time.monotonic() < deadline:
+def wait_until(
+    predicate: Any, deadline: float, what: str, log: Path, process: subprocess.Popen[bytes]
+) -> Any:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             value = predicate()
         except (urllib.error.URLError, OSError, ValueError):
@@ -64,7 +67,7 @@ def wait_until(predicate: Any, deadline: float, what: str, log: Path) -> Any:
             return value
         time.sleep(2)
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
-    raise AssertionError(f"timed out waiting for {what}; standalone log tail:\n{tail}")
+    raise AssertionError(f"gave up waiting for {what}; standalone log tail:\n{tail}")
 
 
 def test_scheduler_runs_a_backfill_of_two_ingest_intervals_to_success(
@@ -88,6 +91,8 @@ def test_scheduler_runs_a_backfill_of_two_ingest_intervals_to_success(
         env = {
             **os.environ,
             **airflow_environment(home),
+            # standalone starts its components as `airflow ...` found on PATH
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": base,  # tasks reach the execution API here (STACK-NOTES)
@@ -116,7 +121,7 @@ def test_scheduler_runs_a_backfill_of_two_ingest_intervals_to_success(
         try:
             wait_until(
                 lambda: api(base, "/api/v2/dags/mediamon_ingest")["dag_id"],
-                deadline, "the DAG to be parsed", log,
+                deadline, "the DAG to be parsed", log, process,
             )  # fmt: skip
             # Paused DAGs run no backfill. Unpausing also lets the scheduler start the latest
             # (live) interval, which reads the same sample outlets' current feeds.
@@ -138,7 +143,7 @@ def test_scheduler_runs_a_backfill_of_two_ingest_intervals_to_success(
                     return mine
                 return None
 
-            runs = wait_until(backfill_runs, deadline, "two finished backfill runs", log)
+            runs = wait_until(backfill_runs, deadline, "two finished backfill runs", log, process)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:

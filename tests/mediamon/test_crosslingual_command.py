@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -13,6 +14,7 @@ from mediamon.commands.crosslingual import format_report, register
 DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
 
 
+@pytest.mark.slow
 def test_eval_crosslingual_reports_recall_and_no_false_pairs_on_dev() -> None:
     assert DEV.is_file(), f"shared data missing: {DEV}"
     app, eval_app = typer.Typer(), typer.Typer()

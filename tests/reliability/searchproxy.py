@@ -16,8 +16,8 @@ import http.client
 import json
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -174,7 +174,7 @@ class SearchProxy:
                     merged.append(entry if entry is not None else next(forwarded))
                 self._reply(200, {"took": took, "errors": True, "items": merged})
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True

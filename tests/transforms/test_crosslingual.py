@@ -349,3 +349,23 @@ def test_same_language_shared_quotes_are_shown_as_evidence(
         signals_for(copy["title"], copy["text"], "fr"),
     )
     assert any(item.startswith("quote:des membres des casques blanc") for item in match.evidence)
+
+
+def test_without_a_known_language_vectors_need_agreeing_facts() -> None:
+    units = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    vector = (0.6, 0.8, 0.0)
+    bare = Anchors()
+    facts = Anchors(numbers=frozenset({"120", "2019", "45"}), dates=frozenset({"09-08"}))
+    assert not score_crosslingual(
+        DocumentSignals(vector, bare, None, 500, units),
+        DocumentSignals(vector, bare, "fr", 500, units),
+    ).is_copy
+    assert score_crosslingual(
+        DocumentSignals(vector, facts, None, 500, units),
+        DocumentSignals(vector, facts, "fr", 500, units),
+    ).is_copy
+    # The same identical vectors in two supported languages need no anchors.
+    assert score_crosslingual(
+        DocumentSignals(vector, bare, "en", 500, units),
+        DocumentSignals(vector, bare, "fr", 500, units),
+    ).is_copy

@@ -194,3 +194,17 @@ def test_country_code_hosts_map_to_their_home_zone() -> None:
     assert str(zone_of_host("news.bbc.co.uk")) == "Europe/London"
     assert zone_of_host("www.washingtonpost.com") is None
     assert zone_of_host(None) is None
+
+
+def test_readers_comments_after_the_article_are_cut(manifest: dict[str, dict[str, Any]]) -> None:
+    # ultimahora.es renders its comment thread inline under a "Comentar" heading.
+    file = "pages/es/ultimahora-es__np4k-spanish-article.html"
+    article = extract_article(_page(file, manifest), None, now=NOW)
+    assert "El fiscal Pedro Horrach" in article.text
+    assert "Hace 28 minutos" not in article.text
+
+
+def test_sentences_mentioning_subscriptions_are_kept(manifest: dict[str, dict[str, Any]]) -> None:
+    file = "pages/en/fox13now-com__np4k-fox13now-001.html"
+    article = extract_article(_page(file, manifest), None, now=NOW)
+    assert "Not everyone subscribes to a New Year’s resolution" in article.text
