@@ -138,9 +138,17 @@ def index(
     full: Annotated[
         bool, typer.Option(help="Re-send every article, not only pending ones.")
     ] = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            help="First check by id that the index still holds what the store "
+            "recorded as indexed, and re-queue what it lost."
+        ),
+    ] = False,
 ) -> None:
     """Send what the search index is missing (or everything with --full) from the store."""
     from mediamon.pipeline import index_pending, open_services
+    from mediamon.reindex import catch_up
     from mediamon.settings import load_settings
 
     settings = load_settings()
@@ -149,7 +157,7 @@ def index(
     with open_services(settings) as services:
         if full:
             services.store.reset_index_state()
-        report = index_pending(services)
+        report = catch_up(services) if reconcile else index_pending(services)
     _print_report(report.counts, len(report.errors))
 
 
