@@ -70,7 +70,7 @@ class CandidateOptions:
     window_days: int = 3
     max_bucket_size: int = 200
     max_candidates: int = 40
-    min_passage_hits: int = 2
+    min_passage_hits: int = 1
 
 
 def utc(moment: datetime | None) -> datetime | None:

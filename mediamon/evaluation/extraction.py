@@ -22,8 +22,9 @@ empty text / no title / no date):
   snippet when it does not (both whitespace-collapsed, NFKC, exact case); passed / all snippets,
   pooled over pages (micro).
 - Date day-accuracy: the predicted day equals the expected day, both as the publisher's calendar day
-  written in the page (an expected value with a time and UTC offset is compared in that offset).
-  Pages whose expected date is missing are not scored; a missing prediction counts as wrong.
+  written in the page. When the expected value has a time and a UTC offset and the prediction has
+  an instant (ours has; bare trafilatura only gives a day), the instant's day in that offset is
+  compared instead. Pages without an expected date are not scored; no prediction counts as wrong.
 - Title match: the normalised titles (NFKC, case-folded, punctuation and spacing removed) are equal
   or one contains the other. Strict equality is reported beside it (`title_exact`).
 """

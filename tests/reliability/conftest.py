@@ -33,8 +33,19 @@ class ThrowawayPostgres:
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"),
-             "-w", "-t", "60", *args],
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.directory / "data"),
+                "-w",
+                "-t",
+                "60",
+                *args,
+            ],
             check=True,
             capture_output=True,
         )
@@ -42,8 +53,10 @@ class ThrowawayPostgres:
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         self._pg_ctl(
-            "-l", str(self.directory / "server.log"),
-            "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-l",
+            str(self.directory / "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off",
             "start",
         )
 
@@ -51,7 +64,9 @@ class ThrowawayPostgres:
         """Stop the server (`fast` ends open sessions; `immediate` is a crash)."""
         self._pg_ctl("-m", mode, "stop")
 
-    def url(self, database: str = "postgres", user: str = "postgres", password: str = SUPERUSER_PASSWORD) -> str:
+    def url(
+        self, database: str = "postgres", user: str = "postgres", password: str = SUPERUSER_PASSWORD
+    ) -> str:
         """A SQLAlchemy URL over TCP, with the password in it."""
         return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
@@ -81,8 +96,20 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
     shutil.chown(password_file, "postgres", "postgres")
     started = time.monotonic()
     subprocess.run(
-        ["runuser", "-u", "postgres", "--", str(PG_BIN / "initdb"), "-D", str(directory / "data"),
-         "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}", "-U", "postgres"],
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(directory / "data"),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={password_file}",
+            "-U",
+            "postgres",
+        ],
         check=True,
         capture_output=True,
     )

@@ -1,0 +1,201 @@
+"""Pipeline throughput and Airflow overhead, as ratios against baselines measured in the same run.
+
+1. `pipeline`: articles per second through the whole pipeline (discover, fetch over HTTP from the
+   sample outlets on 127.0.0.1, archive, extract, tag, store in SQLite, cluster, index into the
+   local search server) on the bundled sample corpus, versus bare `trafilatura.extract` of the same
+   page bodies (the baseline): `ratio` = pipeline rate / trafilatura rate.
+2. `airflow_overhead`: the same work as an Airflow DAG run (`dag.test()`, in process) versus
+   through `mediamon.backfill.run_backfill` (what `mediamon backfill` calls): the ingest DAG for
+   one hourly interval versus a backfill of that interval, and the backfill DAG versus the backfill
+   function over a range. `overhead` = DAG seconds / direct seconds.
+
+Prints one JSON object per line. Run: `.venv/bin/python bench/pipeline.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record, sort_keys=True), flush=True)
+
+
+def bench_trafilatura(bodies: list[bytes], rounds: int = 1) -> float:
+    """Pages per second of bare trafilatura extraction (JSON with metadata) over `bodies`."""
+    import trafilatura
+
+    trafilatura.extract(bodies[0], output_format="json", with_metadata=True)  # warm-up
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for body in bodies:
+            trafilatura.extract(body, output_format="json", with_metadata=True)
+    return rounds * len(bodies) / (time.perf_counter() - started)
+
+
+def bench_pipeline(work: Path, search_url: str) -> dict[str, Any]:
+    from connectors.samples import load_sample_outlets, serve_samples
+    from mediamon.pipeline import ingest, load_outlets, open_services
+    from mediamon.settings import load_settings
+
+    outlets = load_sample_outlets()
+    bodies = [page.body for outlet in outlets for page in outlet.pages]
+    with serve_samples(outlets) as samples:
+        settings = load_settings({}, data_dir=work / "pipeline").with_overrides(
+            registry_path=samples.write_registry(work / "pipeline" / "outlets.yaml"),
+            search_url=search_url,
+            search_prefix="benchpipe",
+            allow_private=True,
+            requests_per_second=20.0,
+        )
+        started = time.perf_counter()
+        with open_services(settings) as services:
+            report = ingest(services, load_outlets(settings))
+            articles = services.store.counts()["articles"]
+        seconds = time.perf_counter() - started
+    baseline = bench_trafilatura(bodies)
+    rate = articles / seconds
+    return {
+        "bench": "pipeline",
+        "pages": len(bodies),
+        "articles": articles,
+        "errors": len(report.errors),
+        "seconds": round(seconds, 2),
+        "articles_per_second": round(rate, 2),
+        "baseline": "bare trafilatura.extract(json, with_metadata) of the same pages",
+        "baseline_pages_per_second": round(baseline, 2),
+        "ratio": round(rate / baseline, 4),
+    }
+
+
+def _configure_env(work: Path, samples_registry: Path, search_url: str, prefix: str) -> None:
+    os.environ.update(
+        MEDIAMON_DATA_DIR=str(work / "data"),
+        MEDIAMON_REGISTRY=str(samples_registry),
+        MEDIAMON_ES_URL=search_url,
+        MEDIAMON_ES_PREFIX=prefix,
+        MEDIAMON_ALLOW_PRIVATE="1",
+        MEDIAMON_REQUESTS_PER_SECOND="20",
+        MEDIAMON_DATABASE_URL=f"sqlite:///{work / 'store.sqlite3'}",
+    )
+
+
+def bench_airflow(work: Path, search_url: str) -> list[dict[str, Any]]:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    from connectors.samples import load_sample_outlets, serve_samples
+    from mediamon.backfill import BackfillRequest, run_backfill
+    from mediamon.pipeline import load_outlets, open_services
+    from mediamon.settings import load_settings
+
+    db.initdb()
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    records = []
+    cases = [
+        # (name, DAG, window [start, end), the backfill stages that do the DAG's work)
+        (
+            "ingest_interval",
+            "mediamon_ingest",
+            (datetime(2019, 11, 20, 4, tzinfo=UTC), datetime(2019, 11, 20, 5, tzinfo=UTC)),
+            ("discover", "fetch", "cluster", "index"),
+        ),
+        (
+            "backfill_range",
+            "mediamon_backfill",
+            (datetime(2019, 11, 18, tzinfo=UTC), datetime(2019, 11, 21, tzinfo=UTC)),
+            ("discover", "fetch", "extract", "cluster", "tag", "index"),
+        ),
+    ]
+    for name, dag_id, (start, end), stages in cases:
+        outlets = [
+            o
+            for o in load_sample_outlets()
+            if any(p.published_at and start <= p.published_at < end for p in o.pages)
+        ]
+        with serve_samples(outlets) as samples:
+            timings = {}
+            for how in ("direct", "airflow"):
+                here = work / f"{name}-{how}"
+                registry = samples.write_registry(here / "outlets.yaml")
+                _configure_env(here, registry, search_url, f"bench{name.replace('_', '')}{how}")
+                settings = load_settings()
+                started = time.perf_counter()
+                if how == "direct":
+                    with open_services(settings) as services:
+                        run_backfill(
+                            services,
+                            load_outlets(settings),
+                            BackfillRequest(start, end, stages=stages),
+                        )
+                elif dag_id == "mediamon_ingest":
+                    run = bag.dags[dag_id].test(logical_date=end)
+                    assert run.state == "success", run.state
+                else:
+                    conf = {
+                        "from": start.isoformat(),
+                        "to": end.isoformat(),
+                        "outlets": [],
+                        "stages": list(stages),
+                    }
+                    run = bag.dags[dag_id].test(logical_date=end, run_conf=conf)
+                    assert run.state == "success", run.state
+                timings[how] = time.perf_counter() - started
+                from connectors.store import Store
+
+                store = Store.open(settings.database_url)
+                timings[f"{how}_articles"] = store.counts()["articles"]
+                store.dispose()
+        assert timings["direct_articles"] == timings["airflow_articles"], timings
+        records.append(
+            {
+                "bench": "airflow_overhead",
+                "case": name,
+                "dag": dag_id,
+                "window": [start.isoformat(), end.isoformat()],
+                "outlets": len(outlets),
+                "articles": timings["direct_articles"],
+                "baseline": "mediamon.backfill.run_backfill (mediamon backfill) of the same work",
+                "direct_seconds": round(timings["direct"], 2),
+                "airflow_seconds": round(timings["airflow"], 2),
+                "overhead": round(timings["airflow"] / timings["direct"], 3),
+            }
+        )
+    return records
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="mediamon-bench-") as tmp:
+        work = Path(tmp)
+        home = work / "airflow"
+        home.mkdir()
+        # Airflow reads its configuration at first import: point it at a private home first.
+        os.environ.update(
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        )
+        os.environ.pop("AIRFLOW_CONN_MEDIAMON_STORE", None)
+        from connectors.localsearch import local_search
+
+        with local_search(work / "search") as server:
+            emit(bench_pipeline(work, server.url))
+            for record in bench_airflow(work, server.url):
+                emit(record)
+
+
+if __name__ == "__main__":
+    main()
