@@ -1,7 +1,7 @@
 """SQL the backfill and the orchestration need beyond `connectors.store.Store`.
 
-Read-mostly queries over the store's tables (links and articles of a date window, articles not yet
-in a story, a run's checkpoint). Kept beside the store so that SQL stays in `connectors/`; every
+Read-mostly queries over the store's tables (links of a date window, index backlog, a run's
+checkpoint). Kept beside the store so that SQL stays in `connectors/`; every
 function takes the `Store` it reads and returns plain typed values.
 """
 
@@ -24,7 +24,6 @@ __all__ = [
     "count_index_pending",
     "links_in_window",
     "load_run",
-    "unclustered_article_ids",
 ]
 
 
@@ -103,16 +102,6 @@ def _window_link(row: Mapping[str, Any]) -> WindowLink:
         etag=row["etag"],
         last_modified=row["last_modified"],
     )
-
-
-def unclustered_article_ids(store: Store, outlet_ids: Sequence[str] | None = None) -> list[str]:
-    """Return ids of articles that belong to no story yet (e.g. a clustering task that failed)."""
-    a, m = t.articles.c, t.story_members.c
-    query = select(a.id).where(~a.id.in_(select(m.article_id)))
-    if outlet_ids is not None:
-        query = query.where(a.outlet_id.in_(list(outlet_ids)))
-    with store.begin() as conn:
-        return [str(x) for x in conn.execute(query.order_by(a.id)).scalars()]
 
 
 def count_index_pending(store: Store) -> dict[str, int]:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +48,7 @@ from transforms.urls import dedup_key
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x6D6D_6967  # PostgreSQL advisory lock key that serialises migrations ("mmig")
 
 
 class StoreUnavailableError(TransientError):
@@ -125,7 +127,28 @@ def create_store_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "before_cursor_execute", _strip_nul_parameters, retval=True)
+    return engine
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {key: _strip_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_strip_nul(item) for item in value)
+    return value
+
+
+def _strip_nul_parameters(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> tuple[str, Any]:
+    """PostgreSQL text cannot hold NUL (SQLite can): a hostile page or feed with NUL bytes in its
+    text would fail the whole run with DataError. NUL carries no meaning in text; drop it."""
+    return statement, _strip_nul(parameters)
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -183,6 +206,11 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers starting together on an empty database would all create the schema
+                # (duplicate key on alembic_version); one migrates, the others wait, then find
+                # the schema at head. The lock ends with the transaction.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 

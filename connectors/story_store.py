@@ -274,18 +274,26 @@ class StoryStore:
         probes = probe_keys(fingerprint, moment, options.window_days)
         if probes:
             b = t.lsh_buckets.c
-            # Boilerplate keys are dropped inside the database (an index-only count) so their
-            # long bucket lists never travel to Python.
-            small = (
+            # Two index-only steps: count the probed buckets, then read the members of those that
+            # are not boilerplate, so long bucket lists never travel to Python.
+            sizes = conn.execute(
                 select(b.bucket)
                 .where(b.bucket.in_(bindparam("keys", expanding=True)))
                 .group_by(b.bucket)
-                .having(func.count() <= options.max_bucket_size + 1)
-            )
-            rows = conn.execute(
-                select(b.bucket, b.article_id).where(b.bucket.in_(small.scalar_subquery())),
+                .having(func.count() <= options.max_bucket_size + 1),
                 {"keys": probes},
-            ).all()
+            ).scalars()
+            kept = sorted(str(key) for key in sizes)
+            rows = (
+                conn.execute(
+                    select(b.bucket, b.article_id).where(
+                        b.bucket.in_(bindparam("kept", expanding=True))
+                    ),
+                    {"kept": kept},
+                ).all()
+                if kept
+                else []
+            )
             members: dict[str, list[str]] = {}
             for bucket, other in rows:
                 if other != article_id:

@@ -250,12 +250,11 @@ def _is_transient(kind: str) -> bool:
 
 
 def cluster_changed(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
-    """Cluster the articles the mapped ingest tasks changed, plus any article left unclustered.
+    """Cluster the articles the mapped ingest tasks changed.
 
-    The store query makes the task self-healing: articles of an outlet task whose XCom is lost,
-    or of a run whose clustering failed, are picked up by the next run.
+    `mediamon.pipeline.cluster` also picks up every article left without a story (an outlet task
+    whose XCom is lost, a clustering task killed half-way), so the next run heals a failed one.
     """
-    from connectors.backfill_queries import unclustered_article_ids
     from mediamon.pipeline import cluster, open_services
 
     changed: set[str] = set()
@@ -263,10 +262,9 @@ def cluster_changed(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, A
         if outcome:
             changed.update(outcome.get("changed", []))
     with open_services(settings_from_airflow()) as services:
-        leftover = unclustered_article_ids(services.store)
-        report = cluster(services, sorted(changed | set(leftover)))
-    log.info("clustered changed=%d unclustered=%d", len(changed), len(leftover))
-    return {"articles": len(changed | set(leftover)), "counts": dict(sorted(report.counts.items()))}
+        report = cluster(services, sorted(changed))
+    log.info("clustered changed=%d", len(changed))
+    return {"articles": len(changed), "counts": dict(sorted(report.counts.items()))}
 
 
 def _materialise(outcomes: Iterable[Mapping[str, Any] | None]) -> list[Mapping[str, Any] | None]:

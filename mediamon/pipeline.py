@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from connectors.archive import RawArchive
 from connectors.discovery import discover_outlet
@@ -196,7 +197,7 @@ def fetch_pending(
         options_of=lambda request: {
             "etag": request[0].etag,
             "last_modified": request[0].last_modified,
-            "allow_private": request[1].allow_private or None,
+            "allow_private": _private_allowed(request[1], request[0].link.url) or None,
             "requests_per_second": request[1].requests_per_second,
         },
         max_workers=services.settings.fetch_workers,
@@ -221,6 +222,27 @@ def fetch_pending(
         if article_id:
             changed.append(article_id)
     return report, changed
+
+
+def _origin(url: str) -> tuple[str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        return None
+
+
+def _private_allowed(outlet: Outlet, url: str) -> bool:
+    """Whether `url` may reach private addresses: only on the outlet's own configured hosts.
+
+    `allow_private` trusts the hosts an analyst put in the registry; a feed of such an outlet
+    listing another private host (or the metadata service) must not turn the crawler into a
+    proxy into the network it runs in.
+    """
+    if not outlet.allow_private:
+        return False
+    own = {_origin(u) for u in (outlet.homepage, *outlet.feeds, *outlet.sitemaps, *outlet.sections)}
+    return _origin(url) in own - {None}
 
 
 def _process_page(

@@ -97,6 +97,29 @@ _META_PUBLISHED = (
 )
 _META_RANK = {name: rank for rank, name in enumerate(_META_PUBLISHED)}
 
+# Feeds and sitemaps served where an article was expected (often as text/xml, like XHTML).
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf", "urlset", "sitemapindex"})
+_TAG_NAME = re.compile(r"<([\w:.-]+)")
+
+
+def _root_tag(text: str) -> str | None:
+    """Return the lower-cased name of the document's first element, skipping prolog and comments."""
+    position = 0
+    while True:
+        start = text.find("<", position)
+        if start < 0:
+            return None
+        if text.startswith("<!--", start):
+            position = text.find("-->", start)
+        elif text.startswith(("<?", "<!"), start):
+            position = text.find(">", start)
+        else:
+            match = _TAG_NAME.match(text, start)
+            return match.group(1).lower() if match else None
+        if position < 0:
+            return None
+
+
 # Minimum main-text size (characters, or CJK characters) below which a page without any article
 # markup is not treated as an article (section fronts, error pages, cookie walls).
 _MIN_ARTICLE_CHARS = 200
@@ -440,6 +463,12 @@ def extract_page(page: RawPage, link: DiscoveredLink | None, *, now: datetime) -
     if not page.body.strip():
         raise PermanentError(f"{page.final_url}: empty body", kind="empty-text")
     text, encoding = decode_html(page.body, page.header("content-type"))
+    root_tag = _root_tag(text[:8192])
+    if root_tag in _FEED_ROOTS:
+        raise PermanentError(
+            f"{page.final_url}: a <{root_tag}> feed or sitemap, not an article page",
+            kind="not-an-article",
+        )
     tree = load_html(text)
     if tree is None:
         raise PermanentError(f"{page.final_url}: body does not parse as HTML", kind="not-html")

@@ -117,7 +117,13 @@ def canonicalize_url(url: str) -> str:
     """
     # " https://x.com/a " from feeds: surrounding whitespace and newlines.
     url = url.strip()
-    parts = urlsplit(url)
+    # "http://[::1", "http://x.com:99999/" from hostile feeds: unparseable URLs are returned as
+    # given (the fetcher refuses them) instead of raising out of a whole outlet's discovery.
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"} or not parts.hostname:
         return url
@@ -137,7 +143,6 @@ def canonicalize_url(url: str) -> str:
 
     # "m.bbc.co.uk/news/1" -> "www.bbc.co.uk/news/1": the mobile edition of the same page.
     host = _MOBILE_PREFIX.sub("www.", host, count=1)
-    port = parts.port
     # "http://x.com:80/a" and "https://x.com:443/a" are the same URL without the port.
     netloc = host
     if port is not None and not (
@@ -164,8 +169,9 @@ def canonicalize_url(url: str) -> str:
         and name.lower() not in _AMP_PARAMS
     ]
     query = urlencode(query_pairs, doseq=True) if query_pairs else ""
-    # "#comments", "#top": fragments never reach the server.
-    return urlunsplit((scheme, netloc, path, query, ""))
+    # "#comments", "#top": fragments never reach the server. "/a \x0c#top" -> "/a": whitespace
+    # the fragment or a dropped parameter leaves at the end would be stripped by the next call.
+    return urlunsplit((scheme, netloc, path, query, "")).strip()
 
 
 def dedup_key(url: str) -> str:
@@ -176,14 +182,18 @@ def dedup_key(url: str) -> str:
     percent escapes, on top of everything `canonicalize_url` folds.
     """
     canonical = canonicalize_url(url)
-    parts = urlsplit(canonical)
+    try:
+        parts = urlsplit(canonical)
+        port = parts.port
+    except ValueError:  # unparseable: canonicalize_url returned it as given
+        return canonical
     if not parts.hostname:
         return canonical
     host = parts.hostname
     # "www.x.com" / "m.x.com" / "amp.x.com" serve the same articles as "x.com".
     while _HOST_PREFIX.match(host) and host.count(".") >= 2:
         host = _HOST_PREFIX.sub("", host, count=1)
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = f"{host}:{port}" if port else host
     # "/story/index.html" and "/story/" are one page.
     path = _INDEX_FILE.sub("/", parts.path)
     # "/story/" vs "/story": servers almost always answer both with the same article.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +26,37 @@ console = Console()
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add `backfill` to `app` (no evaluation command)."""
+    """Add `backfill` and `serve-samples` to `app` (no evaluation command)."""
+
+    @app.command("serve-samples")
+    def serve_samples_command(
+        registry: Annotated[
+            Path, typer.Option(help="where to write the registry (outlets.yaml) of the samples")
+        ],
+        base_port: Annotated[
+            int | None,
+            typer.Option(help="port of the first outlet (default: MEDIAMON_SAMPLES_BASE_PORT)"),
+        ] = None,
+    ) -> None:
+        """Serve the bundled sample outlets on 127.0.0.1 until Ctrl-C (for local Airflow runs).
+
+        Point `MEDIAMON_REGISTRY` at the written registry and set `MEDIAMON_ALLOW_PRIVATE=1`.
+        """
+        from connectors.samples import serve_samples
+        from mediamon.settings import load_settings
+
+        port = base_port if base_port is not None else load_settings().samples_base_port
+        with serve_samples(base_port=port) as samples:
+            samples.write_registry(registry)
+            console.print(
+                f"{len(samples.base_urls)} sample outlets on 127.0.0.1:{port}.. ; "
+                f"registry written to {registry}; Ctrl-C stops them"
+            )
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                console.print("stopped")
 
     @app.command("backfill")
     def backfill_command(

@@ -156,3 +156,36 @@ def test_ingest_dag_run_twice_for_one_interval_writes_nothing_the_second_time(
     assert second.state == "success"
     assert store_state(database_url) == after_first
     assert search_counts(search_server.url, search_prefix) == (expected, counts["stories"])
+
+
+def test_backfill_dag_rebuilds_a_day_and_maintenance_finds_nothing_pending(
+    airflow_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    search_server: LocalSearchServer,
+    search_prefix: str,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    day = datetime(2018, 9, 8, tzinfo=UTC)
+    database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    with serve_samples(outlets_around(day, day + timedelta(days=1))) as running:
+        configure_pipeline(
+            monkeypatch, tmp_path, running, search_server.url, search_prefix, database_url
+        )
+        expected = sum(_pages_in(o, day, day + timedelta(days=1)) for o in running.outlets)
+        bag = DagBag(dag_folder=str(DAGS_FOLDER))
+        conf = {"from": "2018-09-08", "to": "2018-09-08", "outlets": [], "stages": []}
+        run = bag.dags["mediamon_backfill"].test(logical_date=day, run_conf=conf)
+        assert run.state == "success"
+    state = store_state(database_url)
+    assert state["counts"]["articles"] == expected
+    assert search_counts(search_server.url, search_prefix)[0] == expected
+    # The outlets are gone; maintenance only needs the store and the index.
+    maintenance = bag.dags["mediamon_maintenance"].test(logical_date=day)
+    assert maintenance.state == "success"
+    assert {ti.task_id: ti.state for ti in maintenance.get_task_instances()} == {
+        "outlet_health": "success",
+        "search_index": "success",
+    }
+    assert store_state(database_url) == state

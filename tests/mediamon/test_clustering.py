@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from connectors.store import Store
+from connectors.story_store import url_day
 from mediamon.clustering import ClusteringOptions, assign_stories, assign_stories_between
 from mediamon.commands.stories import register
 from mediamon.evaluation.stories import parse_time
@@ -329,3 +330,13 @@ def test_stories_command_lists_origin_and_lagged_copies(
     assert "mysanantonio-en" in result.output
     assert "+00:01:00" in result.output
     assert "+00:00:07" in result.output
+
+
+def test_url_dates_file_undated_articles_near_their_publication() -> None:
+    assert url_day("https://www.tdg.ch/2019/12/12/16b2f83520/") == datetime(
+        2019, 12, 12, tzinfo=UTC
+    )
+    assert url_day("https://elsiglo.com.pa/20220427/e61d97c5d6.html") == datetime(
+        2022, 4, 27, tzinfo=UTC
+    )
+    assert url_day("https://www.rts.ch/news/c5b08d28e4-3691347") is None

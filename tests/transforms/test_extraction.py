@@ -208,3 +208,19 @@ def test_sentences_mentioning_subscriptions_are_kept(manifest: dict[str, dict[st
     file = "pages/en/fox13now-com__np4k-fox13now-001.html"
     article = extract_article(_page(file, manifest), None, now=NOW)
     assert "Not everyone subscribes to a New Year’s resolution" in article.text
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "feeds/heise-de__rss-parser-heise.atom",
+        "feeds/newsru-com__chardet-koi8-r.xml",
+        "sitemaps/nytimes-com__advertools-news_sitemap.xml",
+    ],
+)
+def test_feeds_and_sitemaps_served_as_xml_are_not_articles(file: str) -> None:
+    url = "https://x.com/feed"
+    page = RawPage(url, url, 200, (("content-type", "text/xml"),), (DATA / file).read_bytes(), NOW)
+    with pytest.raises(PermanentError) as caught:
+        extract_article(page, None, now=NOW)
+    assert caught.value.kind == "not-an-article"

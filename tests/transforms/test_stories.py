@@ -186,3 +186,30 @@ def test_dev_same_language_stories_are_recovered(
             assert gold["relation"] == "origin" or all(
                 documents[m.article_id]["relation"] != "origin" for m in decision.members
             )
+
+
+def test_day_only_origin_counts_from_the_start_of_its_day() -> None:
+    # "2019-11-20" sorts before "2019-11-20T04:00:00Z": the day-only member is the earlier one.
+    members = [
+        Member("copy", datetime(2019, 11, 20, 4, 0, tzinfo=UTC)),
+        Member("orig", datetime(2019, 11, 20, tzinfo=UTC)),
+        Member("late", datetime(2019, 11, 21, tzinfo=UTC)),
+    ]
+    assert elect_origin(members) == "orig"
+    assert elect_origin(list(reversed(members))) == "orig"
+
+
+def test_real_same_event_articles_sharing_a_quote_are_not_copies() -> None:
+    # Two real reports of Sweden dropping the Assange investigation (Albawaba, BBC): one dense
+    # shared sentence, the same names throughout, but different writing.
+    expected = DEV.parents[1] / "expected" / "en"
+    bodies = []
+    for name in (
+        "albawaba-com__aeb-sweden-drops-its-investigation-rape-alle.aeb.json",
+        "bbc-com__aeb-world-europe-50473792.aeb.json",
+    ):
+        (record,) = json.loads((expected / name).read_text(encoding="utf-8")).values()
+        bodies.append(fingerprint_article(None, record["articleBody"]).features)
+    match = verify_pair(bodies[0], bodies[1])
+    assert match.relation is None
+    assert match.evidence["passage"]["density"] >= 0.5  # the quote is there, and not enough
