@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "mediamon.commands.stories",
     "mediamon.commands.report",
     "mediamon.commands.backfill",
+    "mediamon.commands.crosslingual",
 )
 
 

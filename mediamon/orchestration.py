@@ -167,6 +167,7 @@ def ingest_outlet(
     """
     from mediamon.backfill import BackfillRequest, run_backfill
     from mediamon.pipeline import discover, fetch_pending, load_outlets, open_services, utc_now
+    from transforms import ids
 
     if interval_start is None or interval_end is None:
         raise ConfigError("mediamon_ingest runs need a data interval (CronDataIntervalTimetable)")
@@ -189,8 +190,6 @@ def ingest_outlet(
             result = run_backfill(services, outlets, request)
             report = result.report
             changed = _window_article_ids(services, outlet_id, interval_start, interval_end)
-        from transforms import ids
-
         services.store.record_run(
             {
                 "id": ids.run_id(

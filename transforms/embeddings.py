@@ -33,8 +33,11 @@ DIMENSIONS = 512
 SUPPORTED_LANGUAGES = frozenset(
     {"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh"}
 )
-# BLAS threads for the encoder's matrix products: the machines this runs on have 2 cores.
-ENCODER_THREADS = 2
+# BLAS threads for the encoder's matrix products (applied through threadpoolctl). One: on a
+# 2-core machine shared with other workers, OpenBLAS's default of one thread per core made
+# embedding 5x slower (2.6 vs 16 docs/s at load ~6, bench/embed.py); parallelism belongs to the
+# pipeline's workers, not to each matrix product.
+ENCODER_THREADS = 1
 
 FloatArray = npt.NDArray[np.float32]
 

@@ -92,3 +92,31 @@ def test_outlets_variable_selects_the_mapped_outlets(
     monkeypatch.setenv("AIRFLOW_VAR_MEDIAMON_OUTLETS", json.dumps("alpha"))
     with pytest.raises(ConfigError, match="mediamon_outlets"):
         list_outlet_ids()
+
+
+def test_an_outlet_whose_every_source_is_down_raises_transient_so_airflow_retries(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from connectors.localsearch import free_port
+    from mediamon.orchestration import ingest_outlet
+    from schemas.errors import TransientError
+
+    closed = free_port()  # nothing listens there: connection refused
+    registry = tmp_path / "outlets.yaml"
+    registry.write_text(
+        "outlets:\n  - id: down\n    name: down\n"
+        f"    homepage: http://127.0.0.1:{closed}/\n    feeds: [/feed.xml]\n"
+        "    allow_private: true\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("AIRFLOW_CONN_MEDIAMON_STORE", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_MEDIAMON_SEARCH", raising=False)
+    monkeypatch.delenv("MEDIAMON_ES_URL", raising=False)
+    monkeypatch.setenv("MEDIAMON_REGISTRY", str(registry))
+    monkeypatch.setenv("MEDIAMON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MEDIAMON_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with pytest.raises(TransientError, match="every source failed"):
+        ingest_outlet("down", now - timedelta(hours=1), now)

@@ -325,7 +325,7 @@ def test_hostile_responses_end_in_typed_recorded_errors_or_correct_results(
     assert all("lollollol" * 100 not in text for text in articles)  # no entity bomb expanded
     assert "/xxe-probe" not in server.paths()  # no network entity was ever fetched
     # caps: 16 MB body, 64 MB inflated; a 1 GB body or bomb materialised would blow far past this
-    assert peak_after - peak_before < 250, "a hostile body was materialised in memory"
+    assert peak_after - peak_before < 300, "a hostile body was materialised in memory"
 
 
 def _link_rows(services: Services) -> list[Any]:
