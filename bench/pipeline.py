@@ -214,6 +214,7 @@ def main() -> None:
             AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",  # keep stdout to the JSON lines
         )
         os.environ.pop("AIRFLOW_CONN_MEDIAMON_STORE", None)
         from connectors.localsearch import local_search

@@ -287,7 +287,9 @@ def run_backend(
                 load_seconds = time.perf_counter() - started
                 loaded = size
                 if backend == "postgresql":
-                    with store.engine.connect() as conn:
+                    # Committed (engine.begin): statistics gathered inside a rolled-back
+                    # transaction are lost, and the planner then guesses.
+                    with store.engine.begin() as conn:
                         conn.execute(text("ANALYZE"))
                 with store.engine.connect() as conn:
                     rows = conn.execute(text("SELECT count(*) FROM lsh_buckets")).scalar()

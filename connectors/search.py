@@ -16,7 +16,7 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from schemas.errors import TransientError
+from schemas.errors import PermanentError, TransientError
 from schemas.index import (
     article_template,
     articles_alias,
@@ -32,6 +32,12 @@ class SearchUnavailableError(TransientError):
     """The search cluster cannot be reached or refuses work; indexing waits for the next run."""
 
     kind = "search-unavailable"
+
+
+class SearchAuthError(PermanentError):
+    """The search cluster refused our credentials (401/403): configuration, not an outage."""
+
+    kind = "search-auth"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,8 @@ class SearchIndex:
         except ApiError as error:
             if error.meta.status in (429, 502, 503, 504):
                 raise SearchUnavailableError(f"search cluster busy: {error}") from error
+            if error.meta.status in (401, 403):
+                raise SearchAuthError(f"search cluster refused the credentials: {error}") from error
             raise
 
     def bulk(self, actions: Sequence[IndexAction]) -> BulkOutcome:

@@ -205,7 +205,8 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self.engine.begin() as conn:
+        # through `begin`: an unreachable database is a StoreUnavailableError here too
+        with self.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Workers starting together on an empty database would all create the schema
                 # (duplicate key on alembic_version); one migrates, the others wait, then find

@@ -32,6 +32,7 @@ from transforms.stories import Edge, Member, StoryDecision
 
 ASSIGNMENT_LOCK_KEY = 0x6D6D5354  # "mmST": one advisory lock for story assignment
 GLOBAL = "g"
+EXACT_LOOKUP_BOUND = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,13 +264,13 @@ class StoryStore:
         """
         f = t.fingerprints.c
         scores: defaultdict[str, float] = defaultdict(float)
-        exact = (
-            select(f.article_id)
-            .where(f.exact_hash == fingerprint.exact_hash, f.article_id != article_id)
-            .order_by(f.article_id)
-            .limit(options.max_candidates)
+        # No ORDER BY ... LIMIT in SQL: PostgreSQL would then walk the primary key in order
+        # instead of using the exact_hash index. The bound is generous and the order is ours.
+        exact = select(f.article_id).where(
+            f.exact_hash == fingerprint.exact_hash, f.article_id != article_id
         )
-        for other in conn.execute(exact).scalars():
+        same = sorted(str(x) for x in conn.execute(exact.limit(EXACT_LOOKUP_BOUND)).scalars())
+        for other in same[: options.max_candidates]:
             scores[str(other)] += 100.0
         probes = probe_keys(fingerprint, moment, options.window_days)
         if probes:

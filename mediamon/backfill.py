@@ -26,7 +26,7 @@ from typing import Any
 from connectors.archive import CaptureRef, ReplayFetcher
 from connectors.backfill_queries import WindowLink, links_in_window, load_run
 from connectors.discovery import DateRange, discover_outlet
-from connectors.store import PendingLink
+from connectors.store import PendingLink, StoreUnavailableError
 from mediamon.pipeline import Services, StageReport, cluster, index_pending
 from schemas.errors import MediamonError, PermanentError
 from schemas.records import Outlet
@@ -211,7 +211,9 @@ def run_backfill(
         "extract": lambda: _extract(services, outlet_ids, request, report, checkpoint, on_progress),
         "tag": lambda: _tag(services, outlet_ids, request, report, checkpoint, on_progress),
         "cluster": lambda: _cluster(services, outlet_ids, request, report, checkpoint, on_progress),
-        "index": lambda: report.merge(index_pending(services)),
+        # `cluster` (no ids) first picks up articles that no run has clustered yet, e.g. outside
+        # the range after a crash, so the index gets their final state too.
+        "index": lambda: report.merge(cluster(services, [])).merge(index_pending(services)),
     }
     for stage in request.ordered_stages:
         if stage in checkpoint.done:
@@ -445,15 +447,33 @@ def _cluster(
     on_progress: ProgressCallback | None,
 ) -> None:
     """(Re)assign the range's articles to stories; an earlier copy found now re-elects origins."""
+    from sqlalchemy.exc import OperationalError
+
+    from mediamon.clustering import assign_stories  # numpy and the sentence encoder: lazily
+
     links = links_in_window(services.store, request.start, request.end, outlet_ids)
     article_ids = _articles_in_window(services, outlet_ids, request, links)
     batch = CHECKPOINT_EVERY
     batches = [article_ids[i : i + batch] for i in range(0, len(article_ids), batch)]
     firsts = [chunk[0] for chunk in batches]
+
+    def cluster_batch(index: int) -> None:
+        # Straight to the clustering of this batch: `pipeline.cluster` would also sweep every
+        # unclustered article of the store into the first batch and defeat the checkpoint.
+        try:
+            result = assign_stories(services.store.engine, batches[index], now=services.clock())
+        except OperationalError as error:  # an outage is transient; the run stays resumable
+            reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+            raise StoreUnavailableError(
+                f"database unavailable while clustering: {reason}"
+            ) from error
+        for key, value in result.as_dict().items():
+            report.add(f"stories_{key}", value)
+
     _over_items(
         "cluster",
         firsts,
-        lambda index: report.merge(cluster(services, batches[index])),
+        cluster_batch,
         checkpoint,
         report,
         on_progress,

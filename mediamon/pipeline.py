@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from functools import cached_property
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import OperationalError
+
 from connectors.archive import RawArchive
 from connectors.discovery import discover_outlet
 from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
-from connectors.store import PendingLink, Store, capture_row
+from connectors.store import PendingLink, Store, StoreUnavailableError, capture_row
 from mediamon.settings import Settings
 from mediamon.taxonomy_file import load_compiled_taxonomy
 from schemas.errors import MediamonError, PermanentError
@@ -307,7 +309,13 @@ def cluster(services: Services, article_ids: Sequence[str]) -> StageReport:
         return report
     if stale:
         report.add("stories_recovered", len(stale))
-    result = assign_stories(services.store.engine, article_ids, now=services.clock())
+    try:
+        result = assign_stories(services.store.engine, article_ids, now=services.clock())
+    except OperationalError as error:
+        # clustering runs its own transactions on the engine; an outage is transient like
+        # every other store outage (the next run re-clusters what is left, see above)
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        raise StoreUnavailableError(f"database unavailable while clustering: {reason}") from error
     for item in fields(result):
         value = getattr(result, item.name)
         if isinstance(value, int):

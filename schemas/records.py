@@ -21,15 +21,19 @@ class SourceKind(StrEnum):
 
 
 class DateSource(StrEnum):
-    """Which evidence a publication time came from, most trusted first."""
+    """Which evidence a publication time came from, most trusted first.
+
+    A date printed under the headline (`text`) ranks above htmldate's whole-page guess, which can
+    pick up the date printed in a site header.
+    """
 
     JSON_LD = "json-ld"
     META = "meta"
     FEED = "feed"
     SITEMAP = "sitemap"
     URL = "url"
-    HTMLDATE = "htmldate"
     TEXT = "text"
+    HTMLDATE = "htmldate"
 
 
 class Relation(StrEnum):

@@ -1,9 +1,10 @@
 """Publication-date candidates and their fusion into one trusted time.
 
 Every piece of evidence (JSON-LD `datePublished`, `<meta property="article:published_time">`,
-the feed or sitemap entry, a date in the URL, htmldate's guess) becomes a `DateCandidate` carrying
-the instant in UTC *and* the calendar day as the publisher wrote it (the day a reader of the page
-sees; the two differ for evening stories east or west of Greenwich). `choose_publication_date`
+the feed or sitemap entry, a date in the URL, a date written beside the headline
+(`date_from_text`), htmldate's guess) becomes a `DateCandidate` carrying the instant in UTC *and*
+the calendar day as the publisher wrote it (the day a reader of the page sees; the two differ for
+evening stories east or west of Greenwich). `choose_publication_date`
 drops implausible candidates (after the fetch, before the web) and picks the most trusted one.
 """
 
@@ -24,8 +25,23 @@ _DATE_ONLY_SLACK = timedelta(hours=14)
 _CLOCK_SKEW = timedelta(minutes=15)
 
 # Most trusted first. Structured data is written by the CMS at publication; feed/sitemap entries
-# are too but are often rewritten on update; URL and htmldate are guesses from text.
-_PRIORITY: dict[DateSource, int] = {source: rank for rank, source in enumerate(DateSource)}
+# are too but are often rewritten on update; URL and htmldate are guesses from text. A date the
+# caller read beside the headline (TEXT) outranks htmldate's whole-page guess, which on pages
+# without metadata often takes the "today" date of the site header (news.az, world.kbs.co.kr).
+_PRIORITY: dict[DateSource, int] = {
+    source: rank
+    for rank, source in enumerate(
+        (
+            DateSource.JSON_LD,
+            DateSource.META,
+            DateSource.FEED,
+            DateSource.SITEMAP,
+            DateSource.URL,
+            DateSource.TEXT,
+            DateSource.HTMLDATE,
+        )
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +170,7 @@ def choose_publication_date(
 ) -> DateCandidate | None:
     """Return the most trusted plausible candidate, or None when there is none.
 
-    Sources rank as in `DateSource` (JSON-LD, meta, feed, sitemap, URL, htmldate, text). A
+    Sources rank JSON-LD, meta, feed, sitemap, URL, text beside the headline, htmldate. A
     day-only candidate from a stronger source is completed with the time of a weaker candidate of
     the same day, so the result carries a time whenever any evidence had one.
 
@@ -214,4 +230,92 @@ def _local_day_from_page(best: DateCandidate, others: list[DateCandidate]) -> da
         latest = (best.value + _LATEST_OFFSET).date()
         if earliest <= other.day <= latest:
             return other.day
+    return None
+
+
+# Month names (and common abbreviations) of the languages most monitored, lower-case, without the
+# trailing dot ("Jan.", "janv."). Genitive forms where a language writes dates with them.
+_MONTH_WORDS = (
+    "jan january januar jänner januari janvier enero gennaio janeiro ocak stycznia января janv"
+    " ene gen",
+    "feb february februar februari février fevrier febrero febbraio fevereiro şubat lutego"
+    " февраля févr fév",
+    "mar march märz maart mars marzo março mart marca марта mär",
+    "apr april avril abril aprile nisan kwietnia апреля avr abr",
+    "may mai mei mayo maggio maio mayıs maja мая mag",
+    "jun june juni juin junio giugno junho haziran czerwca июня giu",
+    "jul july juli juillet julio luglio julho temmuz lipca июля juil lug",
+    "aug august augustus août aout agosto ağustos sierpnia августа ago",
+    "sep sept september septembre septiembre settembre setembro eylül września сентября set",
+    "oct october oktober octobre octubre ottobre outubro ekim października октября okt ott out",
+    "nov november novembre noviembre novembro kasım listopada ноября",
+    "dec december dezember décembre decembre diciembre dicembre dezembro aralık grudnia декабря"
+    " déc dez dic",
+)
+_MONTH_NAMES: dict[str, int] = {
+    name: number for number, words in enumerate(_MONTH_WORDS, start=1) for name in words.split()
+}
+
+_TIME_PART = (
+    r"(?:[,\s]+(?:um|à|a las|alle|at|às|-|в)?\s*(?P<H>[0-2]?\d)[:.h](?P<M>[0-5]\d)"
+    r"(?:\s*(?:uhr|h))?\s*(?P<ampm>[ap]\.?\s?m\b\.?)?"
+    r"\s*(?P<tz>(?:gmt|utc)?\s*[+-]\d{1,2}(?::?\d{2})?|gmt|utc|z)?)?"
+)
+_TEXT_DATES = (
+    # 2023-11-07 15:03:30, 2023/11/07
+    re.compile(
+        r"(?<!\d)(?P<y>(?:19|20)\d{2})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!\d)" + _TIME_PART
+    ),
+    # 28.04.2023, 28. 4. 2023 (day first wherever dots are used)
+    re.compile(
+        r"(?<![\d.])(?P<d>\d{1,2})\.\s?(?P<m>\d{1,2})\.\s?(?P<y>(?:19|20)\d{2})(?!\d)" + _TIME_PART
+    ),
+    # 13 Oct 2020, 13. Oktober 2020, 5 de mayo de 2022, 29 июня 2020
+    re.compile(
+        r"(?<!\d)(?P<d>\d{1,2})(?:st|nd|rd|th|er|º)?\.?\s+(?:de\s+)?(?P<name>[^\W\d_]{3,})\.?,?"
+        r"\s+(?:de\s+)?(?P<y>(?:19|20)\d{2})(?!\d)" + _TIME_PART,
+        re.IGNORECASE,
+    ),
+    # October 13, 2020
+    re.compile(
+        r"(?<![^\W\d_])(?P<name>[^\W\d_]{3,})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+"
+        r"(?P<y>(?:19|20)\d{2})(?!\d)" + _TIME_PART,
+        re.IGNORECASE,
+    ),
+)
+_ZONE_WORD = re.compile(r"^(?:gmt|utc)\s*", re.IGNORECASE)
+
+
+def date_from_text(text: str, source: DateSource = DateSource.TEXT) -> DateCandidate | None:
+    """Return the first date written in a short visible text ("13 Oct 2020 18:29", "28.04.2023").
+
+    Understands ISO-like and day-first dotted numbers and day-month-year / month-day-year with
+    month names in the major European languages and Russian; ambiguous slashed numbers
+    ("04/05/2020") are not read. A time is kept when written; without a zone it is read as UTC
+    with the written day kept (as `parse_datetime` does).
+    """
+    for pattern in _TEXT_DATES:
+        for match in pattern.finditer(text):
+            groups = match.groupdict()
+            if groups.get("name") is not None:
+                month = _MONTH_NAMES.get(groups["name"].lower())
+            else:
+                month = int(groups["m"])
+            if month is None:
+                continue
+            try:
+                day = date(int(groups["y"]), month, int(groups["d"]))
+            except ValueError:
+                continue
+            if groups.get("H") is None:
+                value = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                return DateCandidate(value, day, source, False)
+            zone = _ZONE_WORD.sub("", groups.get("tz") or "")
+            if zone and zone[0] in "+-" and len(zone) <= 3:
+                zone = f"{zone[0]}{int(zone[1:]):02d}:00"
+            hour = int(groups["H"]) % 12 if groups.get("ampm") else int(groups["H"])
+            if (groups.get("ampm") or "").lower().startswith("p"):
+                hour += 12
+            stamp = f"{day.isoformat()}T{hour:02d}:{groups['M']}{zone.upper()}"
+            return parse_datetime(stamp, source)
     return None

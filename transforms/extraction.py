@@ -3,9 +3,10 @@
 trafilatura finds the main text; its result (a union of shapes) is converted here, once, into our
 record. Around it: our own decoding (`transforms.encoding`), structured metadata read from the page
 (JSON-LD, OpenGraph/`<meta>`, `<html lang>`, `rel=canonical`), publication-date fusion with the
-discovery metadata (`transforms.dates`) and the canonical URL (`transforms.urls`). After
-trafilatura, short furniture paragraphs it keeps ("Read more: ...", photo credits, paywall and
-newsletter calls) and an inline readers' comment thread are removed; each rule was kept only
+discovery metadata (`transforms.dates`; on pages without date metadata, the byline date after the
+headline element or a date segment of the page title) and the canonical URL (`transforms.urls`).
+After trafilatura, short furniture paragraphs it keeps ("Read more: ...", photo credits, paywall
+and newsletter calls) and an inline readers' comment thread are removed; each rule was kept only
 because it raised snippet accuracy or body F1 on the shared fixtures (`mediamon eval extraction`).
 trafilatura runs with its default (balanced) precision/recall: favor_precision gave +0.003 body F1
 but -0.012 snippet accuracy, favor_recall lost on both.
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
@@ -36,6 +38,7 @@ from transforms.dates import (
     DateCandidate,
     candidate_from_datetime,
     choose_publication_date,
+    date_from_text,
     date_from_url,
     parse_datetime,
 )
@@ -148,6 +151,8 @@ class _PageMetadata:
     h1: str | None = None
     html_title: str | None = None
     ld_headline: str | None = None
+    ld_alternative: str | None = None
+    headings: tuple[str, ...] = ()
     site_name: str | None = None
     description: str | None = None
     og_type: str | None = None
@@ -220,6 +225,7 @@ def _read_json_ld(tree: HtmlElement, meta: _PageMetadata) -> None:
             meta.ld_is_article = meta.ld_is_article or rank == 0
             meta.ld_published = published or meta.ld_published
             meta.ld_headline = _clean(node.get("headline")) or meta.ld_headline
+            meta.ld_alternative = _clean(node.get("alternativeHeadline")) or meta.ld_alternative
             authors = _person_names(node.get("author"))
             if authors:
                 meta.ld_authors = tuple(authors)
@@ -229,10 +235,14 @@ def _read_page_metadata(tree: HtmlElement) -> _PageMetadata:
     meta = _PageMetadata()
     root_lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     meta.lang = _clean(root_lang)
-    for heading in tree.iter("h1"):
-        meta.h1 = _clean(heading.text_content())
-        if meta.h1:
-            break
+    headings = []
+    for heading in tree.iter("h1", "h2"):
+        text = _clean(heading.text_content())
+        if text:
+            headings.append(text)
+            if meta.h1 is None and heading.tag == "h1":
+                meta.h1 = text
+    meta.headings = tuple(headings)
     # The document title lives in <head>; a <title> inside an inline SVG icon is not it.
     title = tree.find("head/title")
     if title is None:
@@ -341,6 +351,11 @@ def _strip_site_name(title: str, site_name: str | None, host: str | None) -> str
     return title[first : last + len(last_piece)].strip()
 
 
+def _same_title(left: str, right: str) -> bool:
+    a, b = _title_key(left), _title_key(right)
+    return bool(a) and a == b
+
+
 def choose_title(
     meta: _PageMetadata, extracted: str | None, site_name: str | None, host: str | None
 ) -> str | None:
@@ -348,10 +363,24 @@ def choose_title(
 
     Order chosen by measurement on the fixture set: og:title, JSON-LD headline, `<title>`, first
     `<h1>`, trafilatura's title. Voting between sources was measured too and lost: where og:title
-    and `<title>` differ, og:title is more often the headline the ground truth records. A truncated
-    candidate ("... Hong Kong leader...") gives way to a later one that it is a prefix of.
+    and `<title>` differ, og:title is more often the headline the ground truth records. og:title
+    is skipped when the JSON-LD calls it the alternativeHeadline and no heading prints it. A
+    truncated candidate ("... Hong Kong leader...") gives way to a later one that it is a prefix of.
     """
-    ordered = [meta.og_title, meta.ld_headline, meta.html_title, meta.h1, extracted]
+    og_title = meta.og_title
+    # The JSON-LD names og:title its alternativeHeadline (the social line, e.g. "Carrie Lam should
+    # study Tsai Ing-wen's playbook") and the page prints it in no <h1>/<h2>: `headline` is the
+    # article title. t-online.de prints its og:title as kicker + headline <h2>: that one stays.
+    if (
+        og_title
+        and meta.ld_alternative
+        and meta.ld_headline
+        and _same_title(og_title, meta.ld_alternative)
+        and not _agrees(og_title, meta.ld_headline)
+        and not any(_same_title(og_title, heading) for heading in meta.headings)
+    ):
+        og_title = None
+    ordered = [og_title, meta.ld_headline, meta.html_title, meta.h1, extracted]
     candidates = [
         _strip_site_name(candidate, site_name, host) for candidate in ordered if candidate
     ]
@@ -374,8 +403,103 @@ def _authors_from(document: Document, meta: _PageMetadata) -> tuple[str, ...]:
     return meta.ld_authors
 
 
+# Bounds of the byline search after the headline: text nodes looked at, and the longest node
+# read as a byline ("News24 13 Jan 2020, 22:11 GMT+10" - not a photo caption mentioning a date).
+_BYLINE_NODES = 12
+_BYLINE_MAX_CHARS = 60
+# A date labelled as an update or modification is not the publication date.
+_UPDATE_LABEL = re.compile(
+    r"\b(?:updated?|modified|edited|aktualisiert|editiert|mis à jour|modifié|actualizado|"
+    r"actualización|atualizado|aggiornat[oa]|обновлено|zaktualizowano)\b",
+    re.IGNORECASE,
+)
+_NON_TEXT_TAGS = frozenset({"script", "style", "noscript", "template"})
+
+
+def _find_headline(tree: HtmlElement, title: str) -> HtmlElement | None:
+    """Return the first <h1>/<h2> whose text is the chosen title (not a logo or section h1)."""
+    key = _title_key(title)
+    if len(key) < 10:
+        return None
+    for heading in tree.iter("h1", "h2"):
+        text = _title_key(heading.text_content())
+        if text and (text == key or (len(text) >= 10 and (text in key or key in text))):
+            return heading
+    return None
+
+
+def _texts_after(element: HtmlElement) -> Iterator[tuple[str, HtmlElement, bool]]:
+    """Yield (text, owning element, is the element's own text) after `element`, document order.
+
+    Lazy, unlike XPath `following::text()`, which builds the list for the whole rest of the page.
+    """
+    node: HtmlElement | None = element
+    while node is not None:
+        parent = node.getparent()
+        if node.tail and parent is not None:
+            yield node.tail, parent, False
+        for sibling in node.itersiblings():
+            for event, item in etree.iterwalk(sibling, events=("start", "end")):
+                if not isinstance(item.tag, str):
+                    if event == "end" and item.tail and item.getparent() is not None:
+                        yield item.tail, item.getparent(), False
+                    continue
+                if event == "start" and item.text:
+                    yield item.text, item, True
+                elif event == "end" and item.tail and item.getparent() is not None:
+                    yield item.tail, item.getparent(), False
+        node = parent
+
+
+def _headline_date(tree: HtmlElement, title: str | None) -> DateCandidate | None:
+    """Return the date in the byline right after the article's headline element, or None.
+
+    Pages without date metadata show the publication date just below the headline ("Written:
+    2023-11-07 15:03:30"), while htmldate, searching the whole page, can take the "today" date of
+    the site header (world.kbs.co.kr, news.az, asiapacificstar.com). Only short text nodes count,
+    dates labelled as updates are skipped, and a `<time datetime>` gives its exact instant.
+    """
+    headline = _find_headline(tree, title) if title else None
+    if headline is None:
+        return None
+    seen = 0
+    for raw, parent, is_text in _texts_after(headline):
+        text = " ".join(raw.split())
+        if not text or parent.tag in _NON_TEXT_TAGS:
+            continue
+        seen += 1
+        if seen > _BYLINE_NODES:
+            return None
+        if len(text) > _BYLINE_MAX_CHARS or _UPDATE_LABEL.search(text):
+            continue
+        if is_text and parent.tag == "time" and parent.get("datetime"):
+            stamp = parse_datetime(parent.get("datetime") or "", DateSource.TEXT)
+            if stamp is not None:
+                return stamp
+        found = date_from_text(text)
+        if found is not None:
+            return found
+    return None
+
+
+def _title_date(meta: _PageMetadata) -> DateCandidate | None:
+    """Return a date written as a whole segment of the page title ("Headline | DW | 28.04.2023")."""
+    for title in (meta.og_title, meta.html_title):
+        for piece in _TITLE_SEPARATORS.split(title or "")[1:]:
+            piece = piece.strip()
+            if len(piece) <= 20 and not re.search(r"[^\W\d_]{2,}.*[^\W\d_]{2,}", piece):
+                found = date_from_text(piece)
+                if found is not None:
+                    return found
+    return None
+
+
 def _date_candidates(
-    meta: _PageMetadata, document: Document, url: str, link: DiscoveredLink | None
+    meta: _PageMetadata,
+    document: Document,
+    url: str,
+    link: DiscoveredLink | None,
+    visible: list[DateCandidate],
 ) -> list[DateCandidate]:
     candidates: list[DateCandidate] = []
     for text, source in (
@@ -392,6 +516,7 @@ def _date_candidates(
     from_url = date_from_url(url)
     if from_url is not None:
         candidates.append(from_url)
+    candidates.extend(visible)
     htmldate = getattr(document, "date", None)
     if isinstance(htmldate, str):
         parsed = parse_datetime(htmldate, DateSource.HTMLDATE)
@@ -507,16 +632,19 @@ def extract_page(page: RawPage, link: DiscoveredLink | None, *, now: datetime) -
         )
 
     canonical_url = choose_canonical(page.final_url, meta.canonical or meta.og_url)
-    candidates = _date_candidates(meta, result, page.final_url, link)
-    chosen = choose_publication_date(
-        candidates, now=now, publisher_zone=zone_of_host(urlsplit(canonical_url).hostname)
-    )
     site_name = meta.site_name or _clean(getattr(result, "sitename", None))
     title = choose_title(
         meta, _clean(getattr(result, "title", None)), site_name, urlsplit(page.final_url).hostname
     )
     if title is None and link is not None:
         title = _clean(link.title)
+    visible = [
+        found for found in (_headline_date(tree, title), _title_date(meta)) if found is not None
+    ]
+    candidates = _date_candidates(meta, result, page.final_url, link, visible)
+    chosen = choose_publication_date(
+        candidates, now=now, publisher_zone=zone_of_host(urlsplit(canonical_url).hostname)
+    )
     authors = _authors_from(result, meta)
     if not authors and link is not None and link.author:
         authors = (link.author.strip(),)

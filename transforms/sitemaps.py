@@ -105,7 +105,7 @@ def parse_sitemap(
         return _parse_text_sitemap(stripped, outlet_id=outlet_id, source_url=source_url)
 
     root, xml_errors = _parse_xml(body, source_url)
-    root_name = etree.QName(root).localname.lower()
+    root_name = _local_name(root)
     if root_name not in ("urlset", "sitemapindex"):
         raise PermanentError(
             f"{source_url} is not a sitemap (root element <{root_name}>)", kind="malformed-sitemap"
@@ -116,7 +116,7 @@ def parse_sitemap(
     for element in root:
         if not isinstance(element.tag, str):
             continue  # comments and processing instructions
-        name = etree.QName(element).localname.lower()
+        name = _local_name(element)
         fields = _child_texts(element)
         url = resolve_http_url(fields.get("loc", ""), source_url)
         if url is None or url in seen:
@@ -213,22 +213,32 @@ def _child_texts(element: etree._Element) -> dict[str, str]:
     for child in element:
         if not isinstance(child.tag, str):
             continue
-        name = etree.QName(child).localname.lower()
+        name = _local_name(child)
         if name == "news":
             for news_child in child:
                 if not isinstance(news_child.tag, str):
                     continue
-                news_name = etree.QName(news_child).localname.lower()
+                news_name = _local_name(news_child)
                 if news_name == "publication":
                     for pub in news_child:
                         if isinstance(pub.tag, str):
-                            key = f"news/publication/{etree.QName(pub).localname.lower()}"
+                            key = f"news/publication/{_local_name(pub)}"
                             fields.setdefault(key, _text(pub))
                 else:
                     fields.setdefault(f"news/{news_name}", _text(news_child))
         else:
             fields.setdefault(name, _text(child))
     return fields
+
+
+def _local_name(element: etree._Element) -> str:
+    """Lower-case tag name without namespace or prefix.
+
+    "news:news" with its prefix never declared is kept verbatim by lxml's recovery, and
+    `etree.QName` raises ValueError on it: split by hand instead.
+    """
+    tag = str(element.tag)
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1].lower()
 
 
 def _text(element: etree._Element) -> str:

@@ -20,7 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mediamon.backfill import STAGES
+# The stage names, for --help without importing the pipeline at start-up (checked by a test).
+STAGE_NAMES = "discover,fetch,extract,cluster,tag,index"
 
 console = Console()
 
@@ -70,8 +71,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             list[str] | None, typer.Option("--outlet", help="only this outlet id (repeatable)")
         ] = None,
         stages: Annotated[
-            str, typer.Option(help=f"comma-separated subset of {','.join(STAGES)}")
-        ] = ",".join(STAGES),
+            str, typer.Option(help=f"comma-separated subset of {STAGE_NAMES} (default: all)")
+        ] = STAGE_NAMES,
         restart: Annotated[
             bool, typer.Option("--restart", help="ignore the checkpoint of a crashed run")
         ] = False,

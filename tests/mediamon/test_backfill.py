@@ -28,8 +28,8 @@ from connectors.localsearch import LocalSearchServer
 from connectors.samples import RunningSamples, SampleOutlet, load_sample_outlets, serve_samples
 from connectors.search import SearchIndex, SearchSettings
 from connectors.store import Store, StoreUnavailableError
-from mediamon.backfill import BackfillRequest, parse_day, parse_stages, run_backfill
-from mediamon.commands.backfill import register
+from mediamon.backfill import STAGES, BackfillRequest, parse_day, parse_stages, run_backfill
+from mediamon.commands.backfill import STAGE_NAMES, register
 from mediamon.pipeline import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
 from schemas import tables as t
@@ -187,6 +187,7 @@ def test_backfill_request_rejects_bad_input() -> None:
     two = BackfillRequest(start, start + timedelta(days=1), ("b", "a"), ("fetch", "index"))
     assert one.ordered_stages == ("fetch", "index")
     assert one.run_id == two.run_id  # stage order on the command line does not matter
+    assert parse_stages(STAGE_NAMES) == STAGES  # the command line's list is the real one
 
 
 def test_backfill_command_prints_a_json_summary(
@@ -311,6 +312,8 @@ def test_backfill_killed_half_way_resumes_and_ends_like_an_uninterrupted_one(
     restarted = start_backfill_process(crashed, log)
     assert restarted.wait(timeout=240) == 0, log.read_text(errors="replace")
     summary = json.loads(log.read_text().strip().splitlines()[-1])
-    assert summary["resumed_at"] == reached, f"seed {seed}"
-    assert summary["stages_run"][0] == reached, f"seed {seed}"  # earlier stages are not redone
+    # The process may have moved on during the random delay before the kill.
+    later = [*order[order.index(reached) :], "index"]
+    assert summary["resumed_at"] in later, f"seed {seed}"
+    assert summary["stages_run"][0] == summary["resumed_at"], f"seed {seed}"  # none redone
     assert snapshot(crashed) == expected, f"seed {seed}, killed in {reached}"

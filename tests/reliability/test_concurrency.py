@@ -23,7 +23,7 @@ from tests.reliability.harness import (
 )
 
 WORKERS = 4
-OUTLET_COUNT = 36
+OUTLET_COUNT = 24
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def samples() -> Iterator[RunningSamples]:
 
 
 def _share(ids: list[str], worker: int) -> list[str]:
-    """Worker i takes half of the outlets starting at i/WORKERS: every outlet goes to two workers."""
+    """Worker i takes half of the outlets from i/WORKERS on: each outlet goes to two workers."""
     size = len(ids) // 2
     start = worker * len(ids) // WORKERS
     return [ids[(start + k) % len(ids)] for k in range(size)]
@@ -90,7 +90,8 @@ def test_four_workers_on_overlapping_outlets_duplicate_and_split_nothing(
     assert failures == [], failures
     got = snapshot_store(postgres_database)
     print(
-        f"{WORKERS} workers in {elapsed:.1f}s: {len(got.articles)} articles, {len(got.stories)} stories"
+        f"{WORKERS} workers in {elapsed:.1f}s: "
+        f"{len(got.articles)} articles, {len(got.stories)} stories"
     )
     assert got.duplicates() == {}
     assert sorted(got.links) == sorted(expected.links)
@@ -105,3 +106,38 @@ def test_four_workers_on_overlapping_outlets_duplicate_and_split_nothing(
     assert len(index.articles) == len(set(index.articles))
     assert sorted(index.articles) == sorted(got.articles)
     assert sorted(index.stories) == sorted(snapshot_store(postgres_database).stories)
+
+
+@pytest.mark.postgres
+def test_workers_migrating_an_empty_database_at_once_all_succeed(postgres_database: str) -> None:
+    import threading
+
+    from connectors.store import Store
+
+    engine = create_engine(postgres_database)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(WORKERS)
+
+    def migrate() -> None:
+        store = Store.open(postgres_database)
+        try:
+            barrier.wait()
+            store.migrate()
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            store.dispose()
+
+    threads = [threading.Thread(target=migrate) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = Store.open(postgres_database)
+    assert store.counts()["articles"] == 0
+    store.dispose()

@@ -28,7 +28,7 @@ from tests.reliability.harness import (
 )
 
 KILLS = int(os.environ.get("MEDIAMON_CRASH_RANDOM_KILLS", "1"))
-OUTLETS = int(os.environ.get("MEDIAMON_CRASH_OUTLETS", "36"))
+OUTLETS = int(os.environ.get("MEDIAMON_CRASH_OUTLETS", "24"))
 SEED = int(os.environ.get("MEDIAMON_CRASH_SEED", str(random.SystemRandom().randrange(10**6))))
 
 
@@ -144,3 +144,33 @@ def test_sigkill_at_random_points_then_rerun_loses_and_duplicates_nothing(
     assert len(index.articles) == len(set(index.articles)), context
     assert sorted(index.articles) == sorted(expected_index.articles), context
     assert sorted(index.stories) == sorted(got.stories), context
+
+
+def test_articles_stored_by_a_run_that_died_before_clustering_get_their_stories_next_run(
+    tmp_path: Path, database_url: str
+) -> None:
+    from mediamon.pipeline import discover, fetch_pending, ingest, load_outlets, open_services
+    from mediamon.settings import load_settings
+
+    outlets = load_sample_outlets()[:10]
+    with serve_samples(outlets) as running:
+        registry = write_registry(running.registry_document(), tmp_path / "outlets.yaml")
+        settings = load_settings({}, data_dir=tmp_path / "data").with_overrides(
+            database_url=database_url,
+            registry_path=registry,
+            search_url=None,
+            requests_per_second=50.0,
+        )
+        with open_services(settings) as services:
+            chosen = load_outlets(settings)
+            discover(services, chosen)
+            _report, changed = fetch_pending(services, chosen)
+            # the process dies here: `changed` is lost with it, nothing is pending any more
+        assert changed
+        assert snapshot_store(database_url).memberships == ()
+        with open_services(settings) as services:
+            report = ingest(services, load_outlets(settings))
+    got = snapshot_store(database_url)
+    assert report.counts.get("stories_recovered") == len(changed)
+    assert sorted(got.memberships) == sorted(got.articles)
+    assert len(got.articles) == sum(len(o.pages) for o in outlets)

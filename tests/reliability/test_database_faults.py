@@ -21,7 +21,7 @@ from schemas.errors import TransientError
 from tests.reliability.conftest import ThrowawayPostgres
 from tests.reliability.harness import snapshot_store, write_registry
 
-OUTLET_COUNT = 12
+OUTLET_COUNT = 8
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +45,9 @@ def _expected_articles(samples: RunningSamples) -> int:
     return sum(len(o.pages) for o in samples.outlets)
 
 
+@pytest.mark.parametrize("when", ["fetch", "cluster"])
 def test_postgres_restart_mid_run_fails_transiently_and_the_retry_completes(
-    tmp_path: Path, samples: RunningSamples, throwaway_postgres: ThrowawayPostgres
+    tmp_path: Path, samples: RunningSamples, throwaway_postgres: ThrowawayPostgres, when: str
 ) -> None:
     url = throwaway_postgres.create_database(f"faults_{uuid.uuid4().hex[:8]}")
     settings = _settings(tmp_path, samples, url)
@@ -68,7 +69,11 @@ def test_postgres_restart_mid_run_fails_transiently_and_the_retry_completes(
             outcome = ingest(
                 services,
                 load_outlets(settings),
-                on_progress=lambda _s, done, total: halfway.set() if done * 2 >= total else None,
+                # "fetch": halfway through fetching; "cluster": the last page fetched, so the
+                # crash lands in the clustering that follows
+                on_progress=lambda _s, done, total: (
+                    halfway.set() if done * (2 if when == "fetch" else 1) >= total else None
+                ),
             )
     except Exception as error:
         outcome = error
@@ -76,6 +81,7 @@ def test_postgres_restart_mid_run_fails_transiently_and_the_retry_completes(
         halfway.set()
         restarter.join()
     assert restarted.is_set()
+    print(f"postgres crash during {when}: {type(outcome).__name__}: {str(outcome)[:120]}")
     if isinstance(outcome, Exception):
         # the only acceptable failure: typed, transient, and without the password in it
         assert isinstance(outcome, StoreUnavailableError), repr(outcome)

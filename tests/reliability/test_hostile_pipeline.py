@@ -8,7 +8,6 @@ metadata address, are each refused and recorded, and the local server sees none 
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import resource
 import zlib
@@ -21,7 +20,7 @@ import pytest
 from connectors.http import Fetcher, FetchSettings
 from mediamon.pipeline import Services, ingest, load_outlets, open_services
 from mediamon.settings import Settings, load_settings
-from tests.localserver import LocalServer, Reply, Seen, serve_bytes
+from tests.localserver import LocalServer, Reply, serve_bytes
 from tests.reliability.harness import write_registry
 
 MB = 1024 * 1024
@@ -124,7 +123,7 @@ def _hostile_routes(
         "/p/long-chain": lambda seen: Reply(
             302,
             {
-                "Location": f"/p/long-chain?{int((seen.path.split('?') + ['0'])[1]) + 1}",
+                "Location": f"/p/long-chain?{int(([*seen.path.split('?'), '0'])[1]) + 1}",
                 "Content-Length": "0",
             },
         ),
@@ -141,12 +140,14 @@ def _hostile_routes(
     feeds: dict[str, Any] = {
         "/f/entity-bomb": serve_bytes(
             LAUGHS
-            + b'<rss version="2.0"><channel><title>&j;</title><item><title>&j;</title><link>/p/good</link></item></channel></rss>',
+            + b'<rss version="2.0"><channel><title>&j;</title>'
+            + b"<item><title>&j;</title><link>/p/good</link></item></channel></rss>",
             "application/rss+xml",
         ),
         "/f/xxe": serve_bytes(
             xxe_doctype.replace(b"DOCTYPE r", b"DOCTYPE rss")
-            + b'<rss version="2.0"><channel><title>&x;</title><item><title>&x;&y;</title><link>/p/good</link></item></channel></rss>',
+            + b'<rss version="2.0"><channel><title>&x;</title>'
+            + b"<item><title>&x;&y;</title><link>/p/good</link></item></channel></rss>",
             "application/rss+xml",
         ),
         "/f/gzip-bomb": serve_bytes(bomb, "application/rss+xml", **{"Content-Encoding": "gzip"}),
@@ -168,7 +169,7 @@ def _hostile_routes(
             "application/rss+xml",
         ),
         "/f/bad-utf8": serve_bytes(
-            _feed([server.url("/p/good")], title="caf\xe9").replace("caf".encode(), b"caf\xff\xfe"),
+            _feed([server.url("/p/good")], title="caf\xe9").replace(b"caf", b"caf\xff\xfe"),
             "application/rss+xml",
         ),
         "/f/loop": lambda _s: Reply(301, {"Location": "/f/loop", "Content-Length": "0"}),
@@ -285,7 +286,8 @@ def test_hostile_responses_end_in_typed_recorded_errors_or_correct_results(
     rss_after, peak_after = _rss_mb(), _peak_mb()
     print(
         f"hostile corpus: {len(page_cases)} pages, {len(feed_cases)} feeds, {len(sitemap_cases)} "
-        f"sitemaps; RSS {rss_before:.0f} -> {rss_after:.0f} MB, peak {peak_before:.0f} -> {peak_after:.0f} MB; "
+        f"sitemaps; RSS {rss_before:.0f} -> {rss_after:.0f} MB, "
+        f"peak {peak_before:.0f} -> {peak_after:.0f} MB; "
         f"errors {sorted({kind for _, kind, _ in report.errors})}"
     )
     outcomes: dict[str, str] = {}
@@ -410,7 +412,7 @@ def test_ssrf_targets_in_the_registry_and_feeds_are_refused_and_recorded(
                     {"id": f"ssrf-{name}", "homepage": url, "feeds": [url]}
                     for name, url in forbidden.items()
                 ),
-                # an allowed (loopback, allow_private) outlet whose feed and redirects point elsewhere
+                # an allowed (loopback, allow_private) outlet: its feed and redirects go elsewhere
                 {
                     "id": "ssrf-allowed",
                     "homepage": allowed.url("/"),
@@ -439,5 +441,6 @@ def test_ssrf_targets_in_the_registry_and_feeds_are_refused_and_recorded(
     assert set(allowed.paths()) <= {"/robots.txt", "/feed", "/to-metadata", "/to-mapped"}
     kinds = [kind for _, kind, _ in report.errors]
     print(
-        f"ssrf: {len(forbidden)} registry targets + 2 redirects + {len(forbidden)} feed links; kinds {sorted(set(kinds))}"
+        f"ssrf: {len(forbidden)} registry targets + 2 redirects + {len(forbidden)} feed links; "
+        f"kinds {sorted(set(kinds))}"
     )

@@ -25,7 +25,7 @@ from mediamon.settings import Settings, load_settings
 from tests.reliability.harness import snapshot_index, snapshot_store, write_registry
 from tests.reliability.searchproxy import SearchProxy
 
-OUTLET_COUNT = 12
+OUTLET_COUNT = 8
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_search_server_killed_mid_indexing_then_back_catches_up(
             with open_services(settings) as services:
                 outlets = load_outlets(settings)
                 discover(services, outlets)
-                fetched, changed = fetch_pending(services, outlets)
+                _fetched, changed = fetch_pending(services, outlets)
                 cluster(services, changed)
                 report = index_pending(services, batch_size=4)
                 stored = services.store.counts()
@@ -106,7 +106,12 @@ def test_search_killed_from_another_thread_during_fetch_never_stops_ingestion(
     half = threading.Event()
     try:
         settings = _settings(tmp_path, samples, server.url, "midfetch")
-        killer = threading.Thread(target=lambda: (half.wait(120), server.kill()))
+
+        def kill_at_half() -> None:
+            half.wait(120)
+            server.kill()
+
+        killer = threading.Thread(target=kill_at_half)
         killer.start()
         with open_services(settings) as services:
             report = ingest(
@@ -136,7 +141,8 @@ def test_bulk_item_rejections_and_busy_cluster_leave_documents_pending_until_acc
             report = ingest(services, load_outlets(settings))
             pending = set(services.store.pending_article_ids())
             stored = services.store.counts()["articles"]
-        assert proxy.items_rejected > 0 and proxy.requests_refused_busy == 1
+        assert proxy.items_rejected > 0
+        assert proxy.requests_refused_busy == 1
         assert stored == sum(len(o.pages) for o in samples.outlets)
         # exactly the rejected documents stay pending, each recorded as an index-item error
         failed = {
@@ -144,7 +150,8 @@ def test_bulk_item_rejections_and_busy_cluster_leave_documents_pending_until_acc
             for where, kind, _ in report.errors
             if kind == "index-item" and "-articles-" in where
         }
-        assert failed == pending and pending
+        assert failed == pending
+        assert pending
         assert report.counts["articles_indexed"] == stored - len(pending)
     # the cluster recovers: the next run sends exactly what was left and nothing twice
     with open_services(settings.with_overrides(search_url=search_server.url)) as services:

@@ -82,11 +82,10 @@ def test_credentials_never_reach_logs_errors_or_the_index(
             requests_per_second=50.0,
         )
         assert _leaks(repr(settings)) == []
-        with caplog.at_level(logging.DEBUG):
-            with open_services(settings) as services:
-                report = ingest(services, load_outlets(settings))
-                health = services.store.outlet_health()
-                store_url = services.store.url
+        with caplog.at_level(logging.DEBUG), open_services(settings) as services:
+            report = ingest(services, load_outlets(settings))
+            health = services.store.outlet_health()
+            store_url = services.store.url
         assert report.counts.get("articles_indexed", 0) > 0  # the credentials did work
         assert proxy.unauthorized == 0
         assert report.errors  # the broken outlet's error path ran
@@ -113,6 +112,8 @@ def test_credentials_never_reach_logs_errors_or_the_index(
         # failures: a wrong search password, an unreachable database
         wrong_search = dict(env, MEDIAMON_ES_PASSWORD=ES_PASSWORD + "-wrong")
         wrong_search_run = run_mediamon(wrong_search, "--verbose", "index", "--full")
+        assert wrong_search_run.returncode == 1
+        assert "error (search-auth)" in wrong_search_run.stdout, wrong_search_run.stderr[-2000:]
         dead_port = free_port()
         dead_db = dict(
             env,
@@ -121,7 +122,9 @@ def test_credentials_never_reach_logs_errors_or_the_index(
             ),
         )
         dead_db_runs = [run_mediamon(dead_db, "--verbose", "run"), run_mediamon(dead_db, "outlets")]
-        assert all(r.returncode != 0 for r in dead_db_runs)
+        for result in dead_db_runs:  # a typed one-line error, not a traceback
+            assert result.returncode == 1
+            assert "error (store-unavailable)" in result.stdout, result.stdout + result.stderr
     for result in [*outputs, wrong_search_run, *dead_db_runs]:
         assert _leaks(result.stdout + result.stderr) == [], (
             result.args,
@@ -137,7 +140,10 @@ def test_credentials_never_reach_logs_errors_or_the_index(
     assert hits
     assert _leaks(json.dumps(hits)) == []
     print(
-        f"secrets: {len(caplog.records)} log records, {sum(len(r.stdout) + len(r.stderr) for r in outputs)} "
-        f"bytes of command output, {len(hits)} index documents searched; wrong-search-password exit "
-        f"{wrong_search_run.returncode}, dead-database exits {[r.returncode for r in dead_db_runs]}"
+        f"secrets: {len(caplog.records)} log records, "
+        f"{sum(len(r.stdout) + len(r.stderr) for r in outputs)} bytes of command output, "
+        f"{len(hits)} index documents searched; wrong-search-password exit "
+        f"{wrong_search_run.returncode}, "
+        f"dead-database exits {[r.returncode for r in dead_db_runs]}; "
+        f"wrong-search-password says: {wrong_search_run.stdout.strip()[-200:]}"
     )

@@ -10,6 +10,7 @@ from transforms.dates import (
     DateCandidate,
     candidate_from_datetime,
     choose_publication_date,
+    date_from_text,
     date_from_url,
     is_plausible,
     parse_datetime,
@@ -184,3 +185,48 @@ def test_zone_less_stamp_keeps_its_written_day() -> None:
     )
     assert chosen is not None
     assert chosen.day == date(2020, 9, 29)
+
+
+def test_visible_dates_in_several_languages_and_shapes() -> None:
+    cases = {
+        "13 Oct 2020 18:29": (date(2020, 10, 13), datetime(2020, 10, 13, 18, 29, tzinfo=UTC)),
+        "Written: 2023-11-07 15:03:30": (date(2023, 11, 7), None),
+        "13 Jan 2020, 22:11 GMT+10": (
+            date(2020, 1, 13),
+            datetime(2020, 1, 13, 12, 11, tzinfo=UTC),
+        ),
+        "Datum 28.04.2023": (date(2023, 4, 28), None),
+        "19. Oktober 2019, 19:08 Uhr": (date(2019, 10, 19), None),
+        "29 июня 2020": (date(2020, 6, 29), None),
+        "5 de mayo de 2022 - 9:00 p. m.": (
+            date(2022, 5, 5),
+            datetime(2022, 5, 5, 21, 0, tzinfo=UTC),
+        ),
+        "October 13, 2020": (date(2020, 10, 13), None),
+    }
+    for text, (day, instant) in cases.items():
+        candidate = date_from_text(text)
+        assert candidate is not None, text
+        assert candidate.day == day, text
+        assert candidate.source is DateSource.TEXT
+        if instant is not None:
+            assert candidate.value == instant, text
+
+
+def test_ambiguous_or_dateless_text_gives_no_date() -> None:
+    assert date_from_text("04/05/2020") is None  # month-day or day-month: not guessed
+    assert date_from_text("1479 views") is None
+    assert date_from_text("Mon 3 to 2020") is None
+    assert date_from_text("31.02.2020") is None
+
+
+def test_headline_byline_outranks_htmldate_but_not_the_url() -> None:
+    header_today = _parsed("2020-12-08", DateSource.HTMLDATE)
+    byline = _parsed("2020-10-13", DateSource.TEXT)
+    chosen = choose_publication_date([header_today, byline], now=NOW)
+    assert chosen is not None
+    assert chosen.day == date(2020, 10, 13)
+    url = _parsed("2020-10-12", DateSource.URL)
+    chosen = choose_publication_date([byline, url], now=NOW)
+    assert chosen is not None
+    assert chosen.source is DateSource.URL

@@ -109,9 +109,9 @@ def test_feed_date_after_the_fetch_is_ignored(manifest: dict[str, dict[str, Any]
         published_at=datetime(2027, 1, 1, tzinfo=UTC),
     )
     article = extract_article(_page(file, manifest), link, now=NOW)
-    assert article.published_at_source is DateSource.HTMLDATE
-    assert article.published_at is not None
-    assert article.published_at <= NOW
+    # The page's own evidence (the date segment of its <title>) is used instead.
+    assert article.published_at_source is DateSource.TEXT
+    assert article.published_at == datetime(2023, 4, 28, tzinfo=UTC)
 
 
 def test_every_fixture_page_extracts_or_raises_permanent_error(
@@ -224,3 +224,88 @@ def test_feeds_and_sitemaps_served_as_xml_are_not_articles(file: str) -> None:
     with pytest.raises(PermanentError) as caught:
         extract_article(page, None, now=NOW)
     assert caught.value.kind == "not-an-article"
+
+
+@pytest.mark.parametrize(
+    ("file", "day"),
+    [
+        # No date metadata; the site header shows the crawl day ("Tuesday, (08 Dec 2020)") and
+        # htmldate took it. The byline under the <h1> says "13 Oct 2020 18:29".
+        ("pages/en/news-az__mc2020-1791336003.html", date(2020, 10, 13)),
+        # A logo <h1> comes first; the headline <h1> is followed by "Written: 2023-11-07 15:03:30".
+        ("pages/en/world-kbs-co-kr__traf-world-kbs-co-kr-temperatures.html", date(2023, 11, 7)),
+        # Headline in an <h2>, then "News24<br>13 Jan 2020, 22:11 GMT+10"; header says 14 Jan.
+        ("pages/en/asiapacificstar-com__mc2020-1493757507.html", date(2020, 1, 13)),
+    ],
+)
+def test_byline_date_under_the_headline_beats_the_page_header_date(
+    file: str, day: date, manifest: dict[str, dict[str, Any]]
+) -> None:
+    result = extract_page(_page(file, manifest), None, now=NOW)
+    assert result.published_day == day
+    assert result.article.published_at_source is DateSource.TEXT
+
+
+def test_date_segment_of_the_page_title_is_read(manifest: dict[str, dict[str, Any]]) -> None:
+    # dw.com: no date metadata; <title> "... | Europa | DW | 28.04.2023". The first date after the
+    # <h1> is a photo caption ("... um Bachmut, 24. April 2023"), too long to be a byline.
+    file = "pages/de/dw-com__fundus-dw-2023-04-28.html"
+    result = extract_page(_page(file, manifest), None, now=NOW)
+    assert result.published_day == date(2023, 4, 28)
+    assert result.article.published_at_source is DateSource.TEXT
+
+
+def test_date_metadata_still_beats_the_byline(manifest: dict[str, dict[str, Any]]) -> None:
+    # aoc.media shows the next morning's edition date "10.12.19" beside its <h1>; the page's
+    # article:published_time (2019-12-09T19:00:49+01:00) is the publication time.
+    file = "pages/fr/aoc-media__traf-aoc-media-archaisme.html"
+    result = extract_page(_page(file, manifest), None, now=NOW)
+    assert result.published_day == date(2019, 12, 9)
+    assert result.article.published_at_source is DateSource.META
+
+
+@pytest.mark.parametrize(
+    ("file", "title"),
+    [
+        (
+            "pages/en/thewest-com-au__fundus-westaustralian-2024-11-26.html",
+            "Climate change: Labor on track to hit 2030 target as Chris Bowen heralds ‘pragmatic’ "
+            "approach to energy shift",
+        ),
+        # JSON-LD headline cut with "...": the <title> it is a prefix of completes it.
+        (
+            "pages/en/scmp-com__traf-scmp-com-playbook.html",
+            "Taiwanese President Tsai Ing-wen’s political playbook should be essential reading "
+            "for Hong Kong leader Carrie Lam",
+        ),
+    ],
+)
+def test_og_title_named_alternative_headline_gives_way_to_the_headline(
+    file: str, title: str, manifest: dict[str, dict[str, Any]]
+) -> None:
+    article = extract_article(_page(file, manifest), None, now=NOW)
+    assert article.title == title
+
+
+def test_og_title_stays_first_without_alternative_headline_markup() -> None:
+    from transforms.extraction import _PageMetadata
+
+    # euronews.com: og:title differs from the JSON-LD headline and nothing marks it secondary.
+    meta = _PageMetadata(
+        og_title="Swedish police to investigate reports of leaks to violent gangs",
+        ld_headline="Swedish police to investigate reports of information leaks to violent gangs",
+    )
+    assert choose_title(meta, None, "Euronews", "www.euronews.com") == meta.og_title
+
+
+def test_alternative_headline_printed_as_a_heading_stays_the_title(
+    manifest: dict[str, dict[str, Any]],
+) -> None:
+    # t-online.de: JSON-LD alternativeHeadline = og:title, but the page prints it as its visible
+    # kicker + headline <h2> ("Nach erneuter Kritik an Papst Leo" / "Trump postet ...").
+    file = "pages/de/t-online-de__fundus-tonline-2026-04-15.html"
+    article = extract_article(_page(file, manifest), None, now=NOW)
+    assert (
+        article.title
+        == "Nach erneuter Kritik an Papst Leo: Trump postet schon wieder Jesus-KI-Foto"
+    )
