@@ -871,6 +871,22 @@ class Store:
         with self.begin() as conn:
             conn.execute(statement, params)
 
+    def tombstones(self, kind: str, limit: int | None = None) -> list[str]:
+        """Return ids of `kind` documents the search index must delete, oldest first."""
+        c = t.index_tombstones.c
+        query = select(c.doc_id).where(c.kind == kind).order_by(c.created_at, c.doc_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.begin() as conn:
+            return list(conn.execute(query).scalars())
+
+    def clear_tombstones(self, kind: str, doc_ids: Sequence[str]) -> None:
+        """Forget tombstones whose deletion the search index confirmed."""
+        c = t.index_tombstones.c
+        with self.begin() as conn:
+            for chunk in _chunks(list(doc_ids), 500):
+                conn.execute(t.index_tombstones.delete().where(c.kind == kind, c.doc_id.in_(chunk)))
+
     def mark_stories_indexed(self, versions: Mapping[str, int]) -> None:
         """Confirm story index versions: {story_id: index_version sent}."""
         c = t.stories.c

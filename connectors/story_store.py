@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connectors.store import insert_ignore
 from schemas import tables as t
 from transforms.fingerprints import Fingerprint, TextFeatures, deserialise_features
 from transforms.stories import Edge, Member, StoryDecision
@@ -539,6 +540,13 @@ class StoryStore:
             )
             story_written = True
             if row is None:
+                # A story id that comes back must not be deleted from the index again.
+                conn.execute(
+                    delete(t.index_tombstones).where(
+                        t.index_tombstones.c.kind == "story",
+                        t.index_tombstones.c.doc_id == decision.story_id,
+                    )
+                )
                 conn.execute(
                     t.stories.insert().values(
                         id=decision.story_id,
@@ -608,6 +616,12 @@ class StoryStore:
             still = conn.execute(select(m.article_id).where(m.story_id == story).limit(1)).first()
             if still is None:
                 conn.execute(delete(t.stories).where(s.id == story))
+                # The search index still holds the old story document: leave a tombstone.
+                insert_ignore(
+                    conn,
+                    t.index_tombstones,
+                    [{"kind": "story", "doc_id": story, "created_at": now}],
+                )
                 counts["stories_deleted"] += 1
         return counts
 

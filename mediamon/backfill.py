@@ -289,7 +289,7 @@ def _fetch(
     The queue status is the checkpoint: a fetched link is no longer pending, so a resumed run
     only fetches what is still missing.
     """
-    from mediamon.pipeline import _process_page  # the fetch stage's own page handling
+    from mediamon.pipeline import process_page
 
     by_id = {outlet.id: outlet for outlet in outlets}
     pending = [
@@ -321,7 +321,7 @@ def _fetch(
             report.add(f"fetch_failed:{outcome.kind}")
             report.errors.append((link.link.url, outcome.kind, outcome.message))
         else:
-            _process_page(services, link, outcome, now, report)
+            process_page(services, link, outcome, now, report)
         if on_progress is not None:
             on_progress("fetch", done, total)
 

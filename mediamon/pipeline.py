@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import OperationalError
 
 from connectors.archive import RawArchive
-from connectors.discovery import discover_outlet
+from connectors.discovery import DiscoveryResult, discover_outlet
 from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
 from connectors.store import PendingLink, Store, StoreUnavailableError, capture_row
@@ -139,41 +140,62 @@ class StageReport:
 
 
 def discover(services: Services, outlets: Sequence[Outlet]) -> StageReport:
-    """Find article links in each outlet's feeds, sitemaps and sections; queue the new ones."""
+    """Find article links in each outlet's feeds, sitemaps and sections; queue the new ones.
+
+    Outlets are discovered concurrently (the fetcher keeps per-host politeness); their results
+    are written in registry order, so the store sees the same sequence on every run.
+    """
     report = StageReport()
+    now = services.clock()
+    validators = {}
     for outlet in outlets:
-        now = services.clock()
         services.store.upsert_outlet(outlet, now)
-        validators = services.store.source_validators(outlet.id)
-        result = discover_outlet(outlet, services.fetcher, feed_state=validators)
-        for source in result.sources:
-            services.store.record_source_result(
-                outlet.id,
-                source.kind,
-                source.url,
-                now=now,
-                error=source.error,
-                etag=source.etag,
-                last_modified=source.last_modified,
-                links=source.link_count,
-            )
-            if source.error is not None:
-                report.errors.append(
-                    (f"{outlet.id} {source.url}", source.error.kind, source.error.message)
-                )
-                log.warning(
-                    "discovery failed outlet=%s source=%s kind=%s: %s",
-                    outlet.id,
-                    source.url,
-                    source.error.kind,
-                    source.error.message,
-                )
-        new = services.store.record_links(result.links, now)
-        report.add("links_seen", len(result.links))
-        report.add("links_new", new)
-        report.add("outlets")
-        log.info("discovered outlet=%s links=%d new=%d", outlet.id, len(result.links), new)
+        validators[outlet.id] = services.store.source_validators(outlet.id)
+    workers = max(1, min(services.settings.fetch_workers, len(outlets)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discover") as pool:
+        futures = [
+            pool.submit(discover_outlet, outlet, services.fetcher, feed_state=validators[outlet.id])
+            for outlet in outlets
+        ]
+        for outlet, future in zip(outlets, futures, strict=True):
+            _record_discovery(services, outlet, future.result(), services.clock(), report)
     return report
+
+
+def _record_discovery(
+    services: Services,
+    outlet: Outlet,
+    result: DiscoveryResult,
+    now: datetime,
+    report: StageReport,
+) -> None:
+    for source in result.sources:
+        services.store.record_source_result(
+            outlet.id,
+            source.kind,
+            source.url,
+            now=now,
+            error=source.error,
+            etag=source.etag,
+            last_modified=source.last_modified,
+            links=source.link_count,
+        )
+        if source.error is not None:
+            report.errors.append(
+                (f"{outlet.id} {source.url}", source.error.kind, source.error.message)
+            )
+            log.warning(
+                "discovery failed outlet=%s source=%s kind=%s: %s",
+                outlet.id,
+                source.url,
+                source.error.kind,
+                source.error.message,
+            )
+    new = services.store.record_links(result.links, now)
+    report.add("links_seen", len(result.links))
+    report.add("links_new", new)
+    report.add("outlets")
+    log.info("discovered outlet=%s links=%d new=%d", outlet.id, len(result.links), new)
 
 
 def fetch_pending(
@@ -220,7 +242,7 @@ def fetch_pending(
                 outcome.message,
             )
             continue
-        article_id = _process_page(services, item, outcome, now, report)
+        article_id = process_page(services, item, outcome, now, report)
         if article_id:
             changed.append(article_id)
     return report, changed
@@ -247,7 +269,7 @@ def _private_allowed(outlet: Outlet, url: str) -> bool:
     return _origin(url) in own - {None}
 
 
-def _process_page(
+def process_page(
     services: Services, item: PendingLink, page: RawPage, now: datetime, report: StageReport
 ) -> str | None:
     """Archive, extract, tag and store one fetched page; return the article id if it changed."""
@@ -365,6 +387,7 @@ def index_pending(services: Services, *, batch_size: int = 500) -> StageReport:
             sent = _index_articles(services, search, ids, report)
             if not sent:
                 break
+        _delete_tombstoned_stories(services, search, report, batch_size)
         while True:
             ids = services.store.pending_story_ids(limit=batch_size)
             if not ids:
@@ -406,6 +429,25 @@ def _index_articles(
     report.add("articles_indexed", len(confirmed))
     report.add("articles_index_failed", len(failed_ids))
     return len(confirmed)
+
+
+def _delete_tombstoned_stories(
+    services: Services, search: SearchIndex, report: StageReport, batch_size: int
+) -> None:
+    """Delete story documents whose story no longer exists (re-keyed by a new origin)."""
+    from transforms.documents import story_index_for
+
+    index = story_index_for(search.prefix)
+    while True:
+        ids = services.store.tombstones("story", limit=batch_size)
+        if not ids:
+            return
+        outcome = search.bulk([IndexAction(index, doc_id, None) for doc_id in ids])
+        done = [action.doc_id for action in outcome.succeeded]
+        services.store.clear_tombstones("story", done)
+        report.add("stories_deleted_from_index", len(done))
+        if not done:
+            return
 
 
 def _index_stories(

@@ -209,7 +209,7 @@ fingerprints = Table(
     Column("minhash", LargeBinary, nullable=False),
     Column("shingle_count", Integer, nullable=False),
     Column("language", String(16)),
-    Column("published_at", TZ),
+    Column("published_at", TZ, index=True),
     Column("vector", LargeBinary),
     Column("features", JSON, nullable=False, default=dict),
 )
@@ -219,6 +219,8 @@ lsh_buckets = Table(
     metadata,
     Column("bucket", String(64), primary_key=True),
     Column("article_id", ID, ForeignKey("articles.id"), primary_key=True),
+    # Deleting the buckets of an article's previous version looks them up by article.
+    Index("ix_lsh_buckets_article_id", "article_id"),
 )
 
 # Which articles a document-level edge links, with the verified relation and score.
@@ -226,8 +228,18 @@ story_edges = Table(
     "story_edges",
     metadata,
     Column("article_id", ID, ForeignKey("articles.id"), primary_key=True),
-    Column("other_article_id", ID, ForeignKey("articles.id"), primary_key=True),
+    Column("other_article_id", ID, ForeignKey("articles.id"), primary_key=True, index=True),
     Column("relation", String(16), nullable=False),
     Column("score", Float, nullable=False),
     Column("evidence", JSON, nullable=False, default=dict),
+)
+
+# Documents to delete from the search index (a story re-keyed when its origin was re-elected).
+# The indexer deletes them before sending stories and removes the row once the cluster confirmed.
+index_tombstones = Table(
+    "index_tombstones",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # "story" or "article"
+    Column("doc_id", ID, primary_key=True),
+    Column("created_at", TZ, nullable=False),
 )
