@@ -111,12 +111,19 @@ def parse_feed(
         headers["content-type"] = _reconcile_charset(body, content_type)
     # Summaries are reduced to plain text here, so feedparser's HTML sanitiser and relative-URI
     # rewriting inside content (its slowest passes) are not needed; entry links still resolve.
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except ValueError as error:
+        # feedparser decodes with the declared encoding name and only expects LookupError:
+        # encoding="\x00gb2312" raises ValueError ("embedded null character") out of it.
+        raise PermanentError(
+            f"malformed feed at {source_url}: {error}", kind="malformed-feed"
+        ) from error
     entries: list[Any] = list(parsed.get("entries") or [])
     version = str(parsed.get("version") or "")
     bozo_error = parsed.get("bozo_exception") if parsed.get("bozo") else None

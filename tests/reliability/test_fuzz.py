@@ -97,7 +97,14 @@ def _bytes(corpus: list[bytes]) -> st.SearchStrategy[bytes]:
     return st.one_of(_mutated(corpus), st.binary(max_size=2048))
 
 
+NUL_IN_ENCODING = (  # found by this fuzzer: feedparser raised ValueError on the encoding name
+    b'<?xml version="1.0" encoding="\x00gb2312" ?>\n<rss version="2.0"><channel><title>t</title>'
+    b"<item><title>x</title><link>https://x.org/a</link></item></channel></rss>"
+)
+
+
 @FAST
+@example(body=NUL_IN_ENCODING, content_type=None)
 @given(
     body=_bytes(FEEDS),
     content_type=st.sampled_from(
