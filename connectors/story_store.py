@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.store import insert_ignore
@@ -67,11 +77,16 @@ class StoredFingerprint:
 
 @dataclass(frozen=True, slots=True)
 class CandidateOptions:
-    """Bounds of a candidate lookup: the time window, stop-key size and how many to verify."""
+    """Bounds of a candidate lookup: the time window, stop-key size and how many to verify.
+
+    Whether two articles are candidates is a property of the pair (shared keys within the
+    window); `max_candidates` is a safety bound only. When it binds, which candidates are kept
+    depends on what else exists, and a re-run may then find edges the first pass did not.
+    """
 
     window_days: int = 3
     max_bucket_size: int = 200
-    max_candidates: int = 40
+    max_candidates: int = 100
     min_passage_hits: int = 1
 
 
@@ -327,22 +342,32 @@ class StoryStore:
         published_at: datetime | None,
         window_days: int,
         limit: int,
+        head_bytes: int | None = None,
     ) -> list[tuple[str, bytes]]:
-        """Return (id, vector) of articles in other languages published within the window.
+        """Return (id, vector) of articles in other languages filed within the window.
 
-        Bounded by `limit` (nearest publication times first); empty when undated.
+        The window is in whole UTC days, as the LSH probes: the article's day +/- `window_days`,
+        so B is in A's window exactly when A is in B's. Bounded by `limit` (nearest publication
+        times first); empty when undated. `head_bytes` reads only the first bytes of each
+        vector (the document row, without the unit rows that follow it).
         """
         value = utc(published_at)
         if value is None:
             return []
+        day = value.replace(hour=0, minute=0, second=0, microsecond=0)
         f = t.fingerprints.c
+        vector = (
+            f.vector
+            if head_bytes is None
+            else func.substr(f.vector, 1, head_bytes, type_=LargeBinary).label("vector")
+        )
         query = (
-            select(f.article_id, f.vector, f.published_at)
+            select(f.article_id, vector, f.published_at)
             .where(
                 f.article_id != article_id,
                 f.vector.is_not(None),
-                f.published_at >= value - timedelta(days=window_days),
-                f.published_at < value + timedelta(days=window_days + 1),
+                f.published_at >= day - timedelta(days=window_days),
+                f.published_at < day + timedelta(days=window_days + 1),
             )
             .order_by(f.published_at, f.article_id)
         )

@@ -7,6 +7,13 @@ keys, and for other languages document vectors inside the time window), verify e
 verified edges, then recompute the stories of the edge-connected component around the article and
 write only what changed (bumping `index_version` of every article and story whose story changed,
 so a backfilled earlier copy re-elects the origin and the indexer re-sends the affected rows).
+
+Order independence: whether two articles are candidates is a property of the pair (shared LSH
+keys or a document cosine within a symmetric day window), and a pair is verified in article-id
+order from the stored form of both sides (features, float16 vectors), each article embedded on
+its own. An edge found when the second of two articles arrives is thus exactly the edge a re-run
+finds, with the same score; edges only accumulate, and each assignment recomputes the whole
+component, so the stories are a function of the articles, not of their arrival order.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from transforms.fingerprints import (
     DEFAULT_OPTIONS,
     Fingerprint,
     FingerprintOptions,
+    deserialise_features,
     fingerprint_article,
     serialise_features,
     serialise_minhash,
@@ -53,14 +61,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ClusteringOptions:
-    """Settings of the stage. `crosslingual` turns on the translation path (loads the encoder)."""
+    """Settings of the stage. `crosslingual` turns on the translation path (loads the encoder).
+
+    `crosslingual_limit` (vectors read per window) and `crosslingual_verify` (pairs scored per
+    article) are safety bounds: while they do not bind, the edges found are the same whatever
+    the arrival order; when they bind, a re-run may find an edge a first pass did not.
+    """
 
     fingerprint: FingerprintOptions = DEFAULT_OPTIONS
     verify: VerifyOptions = DEFAULT_VERIFY
     candidates: CandidateOptions = field(default_factory=CandidateOptions)
     crosslingual: bool = True
-    crosslingual_limit: int = 300
-    crosslingual_verify: int = 8
+    crosslingual_limit: int = 5000
+    crosslingual_verify: int = 64
     crosslingual_prefilter: float = 0.3
 
 
@@ -143,7 +156,10 @@ def _prepare(articles: Sequence[ArticleText], options: ClusteringOptions) -> lis
     if options.crosslingual and articles:
         from transforms.crosslingual import signals_for_documents
 
-        signals = signals_for_documents([(a.title, a.text, a.language) for a in articles])
+        # One document per encoder call: the encoder's micro-batches change the last bits of a
+        # vector with what it is batched with, and a stored vector must be a function of the
+        # text alone (else the same article scores differently in a backfill and one by one).
+        signals = [signals_for_documents([(a.title, a.text, a.language)])[0] for a in articles]
     prepared = []
     for article, signal in zip(articles, signals, strict=True):
         fingerprint = fingerprint_article(article.title, article.text, options.fingerprint)
@@ -157,14 +173,47 @@ def _prepare(articles: Sequence[ArticleText], options: ClusteringOptions) -> lis
     return prepared
 
 
+def _stored_signals(vector: bytes, extra: dict[str, Any], language: str | None) -> Any:
+    """The DocumentSignals of an article exactly as stored (float16 vectors, JSON anchors).
+
+    Both sides of a pair are scored from this form, so a pair's score does not depend on which
+    of the two was being assigned (the fresh float32 vectors of the article at hand would).
+    """
+    from transforms.crosslingual import DocumentSignals
+    from transforms.embeddings import DIMENSIONS
+
+    document, units = unpack_vectors(vector, DIMENSIONS)
+    return DocumentSignals(
+        vector=tuple(float(x) for x in document),
+        anchors=_anchors_from_json(extra["x"]),
+        language=language,
+        length=int(extra.get("len", 0)),
+        units=tuple(tuple(float(x) for x in row) for row in units),
+    )
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine in float64, rounded: the same value whichever side is `a`."""
+    va, vb = a.astype(np.float64), b.astype(np.float64)
+    denominator = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return round(float(va @ vb) / denominator, 6) if denominator else 0.0
+
+
 def _crosslingual_edges(
     store: StoryStore, conn: Any, item: _Prepared, options: ClusteringOptions
 ) -> tuple[list[Edge], dict[tuple[str, str], dict[str, Any]], int]:
-    from transforms.crosslingual import DocumentSignals, score_crosslingual
+    """Return the translation edges of the article, their evidence and how many were verified.
+
+    Candidates: every other-language article of the day window whose document cosine reaches
+    the prefilter - a property of the pair alone, so which pairs are looked at does not depend
+    on which other articles exist yet - best first, up to `crosslingual_verify` (a safety bound).
+    Each pair is scored in article-id order from the stored signals of both sides.
+    """
+    from transforms.crosslingual import score_crosslingual
     from transforms.embeddings import DIMENSIONS
 
     article = item.article
-    if item.vector is None:
+    if item.vector is None or "x" not in item.features:
         return [], {}, 0
     rows = store.time_window_vectors(
         conn,
@@ -173,38 +222,25 @@ def _crosslingual_edges(
         effective_time(article),
         options.candidates.window_days,
         options.crosslingual_limit,
+        head_bytes=DIMENSIONS * 2,  # float16 document row only
     )
     if not rows:
         return [], {}, 0
     own, _ = unpack_vectors(item.vector, DIMENSIONS)
-    matrix = np.stack([unpack_vectors(v, DIMENSIONS)[0] for _, v in rows])
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(own) or 1.0)
-    cosines = matrix @ own / np.where(norms == 0, 1.0, norms)
-    order = sorted(range(len(rows)), key=lambda i: (-float(cosines[i]), rows[i][0]))
-    chosen = [
-        rows[i][0]
-        for i in order[: options.crosslingual_verify]
-        if float(cosines[i]) >= options.crosslingual_prefilter
-    ]
+    scored = [(_cosine(own, unpack_vectors(v, DIMENSIONS)[0]), other) for other, v in rows]
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    chosen = [other for value, other in scored if value >= options.crosslingual_prefilter]
+    chosen = chosen[: options.crosslingual_verify]
     stored = store.load_fingerprints(conn, chosen)
+    mine = _stored_signals(item.vector, item.features, article.language)
     edges, evidence = [], {}
     for other_id in chosen:
         other = stored.get(other_id)
         if other is None or other.vector is None or "x" not in other.extra:
             continue
-        vector, units = unpack_vectors(other.vector, DIMENSIONS)
-        fields = {f.name for f in dataclasses.fields(DocumentSignals)}
-        extra: dict[str, Any] = {}
-        if "units" in fields:
-            extra["units"] = tuple(tuple(float(x) for x in row) for row in units)
-        theirs = DocumentSignals(
-            vector=tuple(float(x) for x in vector),
-            anchors=_anchors_from_json(other.extra["x"]),
-            language=other.language,
-            length=int(other.extra.get("len", 0)),
-            **extra,
-        )
-        verdict = score_crosslingual(item.signals, theirs)
+        theirs = _stored_signals(other.vector, other.extra, other.language)
+        first, second = (mine, theirs) if article.article_id < other_id else (theirs, mine)
+        verdict = score_crosslingual(first, second)
         if verdict.is_copy:
             edge = make_edge(article.article_id, other_id, Match(TRANSLATION, verdict.score))
             edges.append(edge)
@@ -248,6 +284,7 @@ def _assign_one(
             options.candidates,
         )
         stored = store.load_fingerprints(conn, candidates)
+        own = deserialise_features(item.features)
         for other_id in candidates:
             other = stored.get(other_id)
             if other is None:
@@ -255,9 +292,15 @@ def _assign_one(
             if article.language and other.language and article.language != other.language:
                 continue
             result.candidates_verified += 1
-            match = verify_pair(item.fingerprint.features, other.features, options.verify)
+            # In article-id order, from the stored features of both sides: the verdict (score,
+            # excerpt host) is then the same whichever article of the pair is being assigned.
+            if article.article_id < other_id:
+                first, second = (article.article_id, own), (other_id, other.features)
+            else:
+                first, second = (other_id, other.features), (article.article_id, own)
+            match = verify_pair(first[1], second[1], options.verify)
             if match.relation is not None:
-                edge = make_edge(article.article_id, other_id, match)
+                edge = make_edge(first[0], second[0], match)
                 edges.append(edge)
                 evidence[(edge.a, edge.b)] = match.evidence
         if options.crosslingual:

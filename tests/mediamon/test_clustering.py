@@ -340,3 +340,108 @@ def test_url_dates_file_undated_articles_near_their_publication() -> None:
         2022, 4, 27, tzinfo=UTC
     )
     assert url_day("https://www.rts.ch/news/c5b08d28e4-3691347") is None
+
+
+# --- idempotence and arrival order on the backfilled week (all languages, translations on) ---
+
+WEEK = ("2019-11-18", "2019-11-21")  # the range of the reported second backfill (41 articles)
+
+
+@pytest.fixture(scope="module")
+def week(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every document published 2019-11-18..21, in every language."""
+    chosen = [
+        d for d in documents if d["published_at"] and WEEK[0] <= d["published_at"][:10] <= WEEK[1]
+    ]
+    assert len(chosen) >= 40
+    return chosen
+
+
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the story tables and each article's index version, comparable as is."""
+    tables = (t.stories, t.story_members, t.story_edges, t.index_tombstones)
+    with store.engine.connect() as conn:
+        rows = {
+            table.name: sorted(
+                tuple(json.dumps(v, sort_keys=True) if isinstance(v, dict) else v for v in r)
+                for r in conn.execute(select(table)).all()
+            )
+            for table in tables
+        }
+        a = t.articles.c
+        rows["articles"] = sorted(tuple(r) for r in conn.execute(select(a.id, a.index_version)))
+    return rows
+
+
+def decisions_by_doc(store: Store, ids: dict[str, str]) -> dict[str, Any]:
+    """Stories, memberships and edges named by document id (article ids are per store)."""
+    back = {article: doc for doc, article in ids.items()}
+    m, s, e = t.story_members.c, t.stories.c, t.story_edges.c
+    with store.engine.connect() as conn:
+        members = {
+            back[r.article_id]: (
+                r.story_id,
+                r.relation,
+                round(r.score, 6),
+                back.get(r.matched_article_id),
+                back[r.origin_article_id],
+            )
+            for r in conn.execute(
+                select(m.article_id, m.story_id, m.relation, m.score, m.matched_article_id)
+                .add_columns(s.origin_article_id)
+                .join(t.stories, s.id == m.story_id)
+            )
+        }
+        edges = sorted(
+            (*sorted((back[r.article_id], back[r.other_article_id])), r.relation, round(r.score, 6))
+            for r in conn.execute(select(e.article_id, e.other_article_id, e.relation, e.score))
+        )
+    return {"members": members, "edges": edges}
+
+
+@pytest.fixture(scope="module")
+def week_reference(week: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The week assigned in one batch (id order) on SQLite, by document id."""
+    store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('week') / 'reference.db'}")
+    store.migrate()
+    try:
+        ids = save_documents(store, week)
+        assign_stories(store.engine, list(ids.values()), now=NOW)
+        return decisions_by_doc(store, ids)
+    finally:
+        store.dispose()
+
+
+def test_second_run_over_a_backfilled_week_writes_nothing(
+    store: Store, week: list[dict[str, Any]], week_reference: Any
+) -> None:
+    ids = save_documents(store, week)
+    first = assign_stories(store.engine, list(ids.values()), now=NOW)
+    assert first.edges_written > 0
+    got = decisions_by_doc(store, ids)
+    assert any(edge[2] == "translation" for edge in got["edges"])
+    check_against_labels(week, {doc: value[:2] for doc, value in got["members"].items()})
+    assert got == week_reference  # the same decisions and scores on both backends
+    before = snapshot(store)
+    # A later `now`: nothing changed, so no updated_at moves either.
+    second = assign_stories(
+        store.engine, list(reversed(list(ids.values()))), now=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    assert second.articles == len(week)
+    assert second.writes == 0, second.as_dict()
+    assert second.articles_bumped == 0
+    assert snapshot(store) == before
+
+
+def test_arrival_order_with_translations_does_not_change_the_result(
+    store: Store, week: list[dict[str, Any]], week_reference: Any
+) -> None:
+    order = list(week)
+    random.Random(11 if store.engine.dialect.name == "sqlite" else 29).shuffle(order)
+    ids: dict[str, str] = {}
+    for doc in order:  # saved and assigned one at a time, as a crawler delivers them
+        ids.update(save_documents(store, [doc]))
+        assign_stories(store.engine, [ids[doc["id"]]], now=NOW)
+    assert decisions_by_doc(store, ids) == week_reference
+    rerun = assign_stories(store.engine, list(ids.values()), now=NOW)
+    assert rerun.writes == 0, rerun.as_dict()
