@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from connectors.store import Store
+from connectors.store import Store, as_utc, discovered_link_from_row
 from schemas import tables as t
-from schemas.records import DiscoveredLink, SourceKind
+from schemas.records import DiscoveredLink
 
 __all__ = [
     "RunCheckpoint",
@@ -52,12 +52,6 @@ class RunCheckpoint:
     counts: Mapping[str, Any]
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def links_in_window(
     store: Store,
     start: datetime,
@@ -85,17 +79,7 @@ def links_in_window(
 def _window_link(row: Mapping[str, Any]) -> WindowLink:
     return WindowLink(
         id=row["id"],
-        link=DiscoveredLink(
-            outlet_id=row["outlet_id"],
-            url=row["url"],
-            source_kind=SourceKind(row["source_kind"]),
-            source_url=row["source_url"],
-            title=row["title"],
-            published_at=_utc(row["published_at"]),
-            author=row["author"],
-            language=row["language"],
-            summary=row["summary"],
-        ),
+        link=discovered_link_from_row(row),
         status=row["status"],
         article_id=row["article_id"],
         attempts=row["attempts"],
@@ -123,13 +107,13 @@ def load_run(store: Store, run_id: str) -> RunCheckpoint | None:
         row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().first()
     if row is None:
         return None
-    started = _utc(row["started_at"])
+    started = as_utc(row["started_at"])
     assert started is not None  # the column is NOT NULL
     return RunCheckpoint(
         id=row["id"],
         kind=row["kind"],
         status=row["status"],
         started_at=started,
-        finished_at=_utc(row["finished_at"]),
+        finished_at=as_utc(row["finished_at"]),
         counts=dict(row["counts"] or {}),
     )

@@ -4,11 +4,12 @@ publication window, straight from the store, so the report works without Elastic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_, select
 
+from connectors.store import as_utc
 from schemas import tables as t
 
 
@@ -35,12 +36,6 @@ class ReportMember:
     published_at: datetime | None
     relation: str
     title: str | None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _window(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
@@ -81,7 +76,7 @@ def load_report_articles(
                 topics.setdefault(tag.article_id, []).append(tag.topic)
     out = []
     for row in rows:
-        published = _utc(row.published_at)
+        published = as_utc(row.published_at)
         assert published is not None
         out.append(
             ReportArticle(
@@ -130,7 +125,7 @@ def load_report_story_members(
             row.article_id,
             row.outlet_id,
             row.language,
-            _utc(row.published_at),
+            as_utc(row.published_at),
             row.relation,
             row.title,
         )

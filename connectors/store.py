@@ -39,6 +39,7 @@ from schemas.records import (
     LanguageGuess,
     Outlet,
     RawPage,
+    SourceKind,
     TagEvidence,
     TopicTag,
 )
@@ -95,8 +96,8 @@ class CaptureRow:
     warc_length: int
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
+def as_utc(value: datetime | None) -> datetime | None:
+    """Return `value` as an aware UTC datetime (SQLite hands back naive ones)."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -487,7 +488,7 @@ class Store:
             )
         if row is None:
             return None
-        return CaptureRow(**{**row, "fetched_at": _utc(row["fetched_at"])})
+        return CaptureRow(**{**row, "fetched_at": as_utc(row["fetched_at"])})
 
     # --- articles ----------------------------------------------------------------------
 
@@ -565,7 +566,7 @@ class Store:
             if current["current_version_id"] == version:
                 return SaveResult(article_key, version, created=False, changed=False)
             # Keep the first known publication time: an edit is not a new publication.
-            published = _utc(current["published_at"]) or fields["published_at"]
+            published = as_utc(current["published_at"]) or fields["published_at"]
             conn.execute(
                 update(t.articles)
                 .where(c.id == article_key)
@@ -799,7 +800,7 @@ class Store:
                         "updated_at",
                         "story_first_published_at",
                     ):
-                        record[key] = _utc(record.get(key))
+                        record[key] = as_utc(record.get(key))
                     record["tags"] = tags.get(record["id"], [])
                     out.append(record)
         return sorted(out, key=lambda r: str(r["id"]))
@@ -835,14 +836,14 @@ class Store:
                 by_story: dict[str, list[dict[str, Any]]] = {}
                 for member in members:
                     record = dict(member)
-                    record["published_at"] = _utc(record["published_at"])
-                    record["first_seen_at"] = _utc(record["first_seen_at"])
+                    record["published_at"] = as_utc(record["published_at"])
+                    record["first_seen_at"] = as_utc(record["first_seen_at"])
                     by_story.setdefault(record["story_id"], []).append(record)
                 for story in stories:
                     record = dict(story)
-                    record["first_published_at"] = _utc(record["first_published_at"])
-                    record["last_published_at"] = _utc(record["last_published_at"])
-                    record["updated_at"] = _utc(record["updated_at"])
+                    record["first_published_at"] = as_utc(record["first_published_at"])
+                    record["last_published_at"] = as_utc(record["last_published_at"])
+                    record["updated_at"] = as_utc(record["updated_at"])
                     record["members"] = sorted(
                         by_story.get(record["id"], []), key=lambda r: str(r["article_id"])
                     )
@@ -1019,22 +1020,25 @@ def _asdict(capture: CaptureRow) -> dict[str, Any]:
     return {name: getattr(capture, name) for name in CaptureRow.__slots__}
 
 
-def _pending_link(row: Mapping[Any, Any]) -> PendingLink:
-    from schemas.records import SourceKind
+def discovered_link_from_row(row: Mapping[Any, Any]) -> DiscoveredLink:
+    """Rebuild the discovery record of a `discovered_urls` row."""
+    return DiscoveredLink(
+        outlet_id=row["outlet_id"],
+        url=row["url"],
+        source_kind=SourceKind(row["source_kind"]),
+        source_url=row["source_url"],
+        title=row["title"],
+        published_at=as_utc(row["published_at"]),
+        author=row["author"],
+        language=row["language"],
+        summary=row["summary"],
+    )
 
+
+def _pending_link(row: Mapping[Any, Any]) -> PendingLink:
     return PendingLink(
         id=row["id"],
-        link=DiscoveredLink(
-            outlet_id=row["outlet_id"],
-            url=row["url"],
-            source_kind=SourceKind(row["source_kind"]),
-            source_url=row["source_url"],
-            title=row["title"],
-            published_at=_utc(row["published_at"]),
-            author=row["author"],
-            language=row["language"],
-            summary=row["summary"],
-        ),
+        link=discovered_link_from_row(row),
         attempts=row["attempts"],
         etag=row["etag"],
         last_modified=row["last_modified"],

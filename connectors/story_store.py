@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.store import insert_ignore
+from connectors.store import as_utc, insert_ignore
 from schemas import tables as t
 from transforms.fingerprints import Fingerprint, TextFeatures, deserialise_features
 from transforms.stories import Edge, Member, StoryDecision
@@ -90,13 +90,6 @@ class CandidateOptions:
     min_passage_hits: int = 1
 
 
-def utc(moment: datetime | None) -> datetime | None:
-    """Return `moment` as an aware UTC datetime (SQLite returns naive values)."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _insert(conn: Connection, table: Any) -> Any:
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
@@ -109,7 +102,7 @@ def assignment_lock(conn: Connection) -> None:
 
 def day_partition(moment: datetime) -> str:
     """Return the bucket partition of an article: the UTC day of `moment`."""
-    value = utc(moment)
+    value = as_utc(moment)
     assert value is not None
     return value.strftime("%Y%m%d")
 
@@ -130,7 +123,7 @@ def bucket_rows(
 def probe_keys(fingerprint: Fingerprint, moment: datetime, window_days: int) -> list[str]:
     """Return the bucket strings a lookup reads: days around `moment`, and the global bands."""
     keys = (*fingerprint.band_keys, *fingerprint.passage_keys)
-    value = utc(moment)
+    value = as_utc(moment)
     assert value is not None
     probes = {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
     for offset in range(-window_days, window_days + 1):
@@ -197,8 +190,8 @@ class StoryStore:
                 r.outlet_id,
                 r.name,
                 r.language,
-                utc(r.published_at),
-                utc(r.first_seen_at),
+                as_utc(r.published_at),
+                as_utc(r.first_seen_at),
                 r.title,
                 r.text,
                 r.url,
@@ -351,7 +344,7 @@ class StoryStore:
         times first); empty when undated. `head_bytes` reads only the first bytes of each
         vector (the document row, without the unit rows that follow it).
         """
-        value = utc(published_at)
+        value = as_utc(published_at)
         if value is None:
             return []
         day = value.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -374,7 +367,7 @@ class StoryStore:
         if language is not None:
             query = query.where(or_(f.language.is_(None), f.language != language))
         rows = list(conn.execute(query).all())
-        rows.sort(key=lambda r: (abs((utc(r.published_at) or value) - value), r.article_id))
+        rows.sort(key=lambda r: (abs((as_utc(r.published_at) or value) - value), r.article_id))
         return [(str(r.article_id), bytes(r.vector)) for r in rows[:limit]]
 
     def load_fingerprints(
@@ -393,7 +386,7 @@ class StoryStore:
                 str(row["article_id"]),
                 str(row["version_id"]),
                 row["language"],
-                utc(row["published_at"]),
+                as_utc(row["published_at"]),
                 deserialise_features(data),
                 bytes(row["vector"]) if row["vector"] is not None else None,
                 data,
@@ -519,7 +512,11 @@ class StoryStore:
                     names |= {host.casefold(), host.split(".")[0].casefold()}
             credits = tuple((r.features or {}).get("c", ()))
             members[str(r.id)] = Member(
-                str(r.id), utc(r.published_at), utc(r.first_seen_at), tuple(sorted(names)), credits
+                str(r.id),
+                as_utc(r.published_at),
+                as_utc(r.first_seen_at),
+                tuple(sorted(names)),
+                credits,
             )
         return members
 
@@ -552,7 +549,7 @@ class StoryStore:
         }
         bumped: set[str] = set()
         for decision in decisions:
-            times = [utc(members[x.article_id].published_at) for x in decision.members]
+            times = [as_utc(members[x.article_id].published_at) for x in decision.members]
             known = [x for x in times if x is not None]
             values = {
                 "origin_article_id": decision.origin_article_id,
@@ -583,7 +580,7 @@ class StoryStore:
                 )
                 counts["stories_written"] += 1
             else:
-                stored = {k: (utc(row[k]) if k.endswith("_at") else row[k]) for k in values}
+                stored = {k: (as_utc(row[k]) if k.endswith("_at") else row[k]) for k in values}
                 if stored != values:
                     conn.execute(
                         update(t.stories)
@@ -749,10 +746,10 @@ def list_stories(
         origin_row = next((r for r in members if r.article_id == r.origin_article_id), None)
         if origin_row is None:
             continue
-        origin_time = utc(origin_row.published_at)
+        origin_time = as_utc(origin_row.published_at)
 
         def as_copy(row: Any, origin_time: datetime | None = origin_time) -> StoryCopy:
-            when = utc(row.published_at)
+            when = as_utc(row.published_at)
             lag = when - origin_time if when and origin_time else None
             return StoryCopy(
                 str(row.article_id),

@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
+from connectors.store import as_utc
 from connectors.story_store import (
     ArticleText,
     CandidateOptions,
     StoryStore,
     effective_time,
-    utc,
 )
 from schemas import tables as t
 from transforms.fingerprints import (
@@ -366,9 +366,9 @@ def assign_stories_between(
     c = t.articles.c
     query = select(c.id)
     if published_from is not None:
-        query = query.where(c.published_at >= utc(published_from))
+        query = query.where(c.published_at >= as_utc(published_from))
     if published_to is not None:
-        query = query.where(c.published_at < utc(published_to))
+        query = query.where(c.published_at < as_utc(published_to))
     with engine.connect() as conn:
         ids = [str(x) for x in conn.execute(query.order_by(c.id)).scalars()]
     return assign_stories(engine, ids, now=now, options=options)
