@@ -16,7 +16,10 @@ the client-side gap is what the fetcher guarantees. Prints one JSON line:
 
     throughput_share = bound seconds / achieved seconds   (goal >= 0.9)
 
-Run: `.venv/bin/python bench/fetch.py [--hosts 50 --pages 20 --rate 5 --workers 32]`
+Run: `.venv/bin/python bench/fetch.py [--hosts 50 --pages 20 --rate 5 --workers 16]`
+
+16 worker threads: on 2 cores, 32 threads spend more CPU per request on GIL hand-offs
+(measured 4.6 ms vs 3.0 ms per request) and the client, not politeness, becomes the limit.
 """
 
 from __future__ import annotations
@@ -235,7 +238,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--rate", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
     print(json.dumps(run(args.hosts, args.pages, args.rate, args.workers)))
 
