@@ -381,11 +381,11 @@ def index_pending(services: Services, *, batch_size: int = 500) -> StageReport:
     try:
         search.ensure_layout()
         while True:
-            ids = services.store.pending_article_ids(limit=batch_size)
+            # A window of many batches: the next batch is read and built while one is in flight.
+            ids = services.store.pending_article_ids(limit=batch_size * 20)
             if not ids:
                 break
-            sent = _index_articles(services, search, ids, report)
-            if not sent:
+            if not _index_article_window(services, search, ids, batch_size, report):
                 break
         _delete_tombstoned_stories(services, search, report, batch_size)
         while True:
@@ -401,9 +401,16 @@ def index_pending(services: Services, *, batch_size: int = 500) -> StageReport:
     return report
 
 
-def _index_articles(
-    services: Services, search: SearchIndex, ids: Sequence[str], report: StageReport
-) -> int:
+@dataclass(frozen=True)
+class _ArticleBatch:
+    actions: list[IndexAction]
+    sent_versions: dict[str, tuple[int, str]]
+
+
+def _prepare_article_batch(
+    services: Services, search: SearchIndex, ids: Sequence[str]
+) -> _ArticleBatch:
+    """Read a batch of articles from the store and build their index actions."""
     rows = services.store.load_article_documents(ids)
     origins = {row["origin_article_id"] for row in rows if row.get("origin_article_id")}
     origin_outlets = services.store.outlets_of(sorted(origins)) if origins else {}
@@ -420,15 +427,43 @@ def _index_articles(
             # The publication month changed: the document moves, the old copy goes.
             actions.append(IndexAction(previous, row["id"], None))
         sent_versions[row["id"]] = (row["index_version"], index)
-    outcome = search.bulk(actions)
-    failed_ids = {action.doc_id for action, _ in outcome.failed}
-    for action, reason in outcome.failed:
-        report.errors.append((f"index {action.index}/{action.doc_id}", "index-item", reason))
-    confirmed = {key: value for key, value in sent_versions.items() if key not in failed_ids}
-    services.store.mark_articles_indexed(confirmed)
-    report.add("articles_indexed", len(confirmed))
-    report.add("articles_index_failed", len(failed_ids))
-    return len(confirmed)
+    return _ArticleBatch(actions, sent_versions)
+
+
+def _index_article_window(
+    services: Services,
+    search: SearchIndex,
+    ids: Sequence[str],
+    batch_size: int,
+    report: StageReport,
+) -> int:
+    """Index `ids` in batches; return how many articles the cluster confirmed.
+
+    While one batch is in flight (the thread waits on the network), a helper thread reads and
+    builds the next one from the store, so the store adds little to the bulk time.
+    """
+    chunks = [list(ids[start : start + batch_size]) for start in range(0, len(ids), batch_size)]
+    confirmed_total = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-prepare") as pool:
+        upcoming = pool.submit(_prepare_article_batch, services, search, chunks[0])
+        for number in range(len(chunks)):
+            batch = upcoming.result()
+            if number + 1 < len(chunks):
+                upcoming = pool.submit(_prepare_article_batch, services, search, chunks[number + 1])
+            outcome = search.bulk(batch.actions)
+            failed_ids = {action.doc_id for action, _ in outcome.failed}
+            for action, reason in outcome.failed:
+                report.errors.append(
+                    (f"index {action.index}/{action.doc_id}", "index-item", reason)
+                )
+            confirmed = {
+                key: value for key, value in batch.sent_versions.items() if key not in failed_ids
+            }
+            services.store.mark_articles_indexed(confirmed)
+            report.add("articles_indexed", len(confirmed))
+            report.add("articles_index_failed", len(failed_ids))
+            confirmed_total += len(confirmed)
+    return confirmed_total
 
 
 def _delete_tombstoned_stories(
