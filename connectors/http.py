@@ -868,12 +868,14 @@ class Fetcher:
         allow_private: bool | None,
         purpose: Purpose,
     ) -> RawPage:
-        private = self.settings.allow_private if allow_private is None else allow_private
-        policy = self.settings.policy(private)
+        granted = self.settings.allow_private if allow_private is None else allow_private
         current = url
         visited = [url]
         for _hop in range(self.settings.max_redirects + 1):
-            _check_url(current, policy)
+            # A per-request permission covers the requested host only: a redirect from a trusted
+            # private host to another private host (or the metadata service) must stay refused.
+            private = granted if _same_host(current, url) else self.settings.allow_private
+            _check_url(current, self.settings.policy(private))
             if purpose != "robots" and self.settings.respect_robots:
                 rules = self.robots_rules(current, allow_private=private)
                 if not rules.can_fetch(current, self.settings.robots_agent):
@@ -1101,6 +1103,11 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - now).total_seconds())
+
+
+def _same_host(url: str, other: str) -> bool:
+    """Whether two URLs name the same host (scheme and port aside)."""
+    return (urlsplit(url).hostname or "").lower() == (urlsplit(other).hostname or "").lower()
 
 
 def _host_key(url: str) -> str:

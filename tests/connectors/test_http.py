@@ -248,6 +248,22 @@ def test_redirect_to_private_address_is_refused(serve, fetcher, target):
 
 
 @pytest.mark.parametrize(
+    "target", ["http://localhost:{port}/x", "http://127.0.0.2:{port}/x", "http://10.0.0.1/"]
+)
+def test_a_per_request_private_permission_covers_the_requested_host_only(serve, target):
+    page = serve_bytes(b"<html><body><p>ok</p></body></html>", "text/html")
+    server = serve({"/robots.txt": ROBOTS_ALL, "/new": page})
+    server.routes["/go"] = lambda _s: Reply(302, {"Location": target.format(port=server.port)})
+    server.routes["/same"] = lambda _s: Reply(302, {"Location": server.url("/new")})
+    with Fetcher(fast_settings(allowed_private_networks=())) as strict:
+        # The trusted host itself, and a redirect that stays on it, are reachable...
+        assert strict.fetch(server.url("/same"), allow_private=True).status == 200
+        # ...a redirect to any other private host is not, although the request allowed private.
+        error = _expect_error(strict, server.url("/go"), "forbidden-address", allow_private=True)
+    assert "refusing" in error.message
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "http://127.0.0.1:{port}/",
