@@ -29,7 +29,6 @@ if str(ROOT) not in sys.path:  # `python bench/index.py` puts bench/, not the pr
     sys.path.insert(0, str(ROOT))
 
 from connectors.store import Store  # noqa: E402
-from schemas.records import ExtractedArticle, LanguageGuess, Outlet  # noqa: E402
 
 SYNDICATION = ROOT / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
 
@@ -57,34 +56,18 @@ def fill_store(
     assignment, exactly as ingestion does after extraction. Returns the article ids.
     """
     from mediamon.clustering import ClusteringOptions, assign_stories
-    from mediamon.evaluation.stories import parse_time
+    from mediamon.evaluation.stories import save_documents
     from mediamon.taxonomy_file import load_compiled_taxonomy
     from transforms.topics import tag_topics
 
     taxonomy = load_compiled_taxonomy()
-    for slug in sorted({d["outlet"] for d in documents}):
-        url = next(d["url"] for d in documents if d["outlet"] == slug)
-        store.upsert_outlet(
-            Outlet(id=slug, name=slug, homepage=f"https://{url.split('/')[2]}/"), now
-        )
-    article_ids: list[str] = []
-    for document in documents:
-        article = ExtractedArticle(
-            url=document["url"],
-            canonical_url=document["url"],
-            title=document["title"],
-            text=document["text"],
-            published_at=parse_time(document["published_at"]),
-        )
-        language = LanguageGuess(document["language"], 1.0) if document["language"] else None
-        saved = store.save_article(
-            document["outlet"], article, capture_id=None, now=now, language=language
-        )
+    article_of = save_documents(store, documents, now=now)
+    article_ids = [article_of[document["id"]] for document in documents]
+    for document, article_id in zip(documents, article_ids, strict=True):
         tags = tag_topics(
             taxonomy, title=document["title"], text=document["text"], language=document["language"]
         )
-        store.save_tags(saved.article_id, tags)
-        article_ids.append(saved.article_id)
+        store.save_tags(article_id, tags)
     if cluster:
         options = ClusteringOptions(crosslingual=crosslingual)
         assign_stories(store.engine, sorted(set(article_ids)), now=now, options=options)

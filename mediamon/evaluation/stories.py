@@ -71,13 +71,14 @@ def _outlet_for(slug: str, url: str | None) -> Outlet:
     return Outlet(id=slug, name=slug, homepage=f"https://{host}/")
 
 
-def cluster_documents(
-    store: Store,
-    documents: Sequence[dict[str, Any]],
-    now: datetime,
-    options: ClusteringOptions | None = None,
-) -> tuple[list[dict[str, Any]], ClusteringResult]:
-    """Save documents as articles, assign stories, return predictions in file order."""
+def save_documents(
+    store: Store, documents: Sequence[dict[str, Any]], *, now: datetime
+) -> dict[str, str]:
+    """Save labelled-set documents as articles of their outlets through the store's own writes.
+
+    Only the input fields are read (id, outlet, language, published_at, url, title, text).
+    Returns {document id: article id}.
+    """
     for slug in sorted({d["outlet"] for d in documents}):
         url = next(d["url"] for d in documents if d["outlet"] == slug)
         store.upsert_outlet(_outlet_for(slug, url), now)
@@ -95,6 +96,17 @@ def cluster_documents(
             document["outlet"], article, capture_id=None, now=now, language=language
         )
         article_of[document["id"]] = saved.article_id
+    return article_of
+
+
+def cluster_documents(
+    store: Store,
+    documents: Sequence[dict[str, Any]],
+    now: datetime,
+    options: ClusteringOptions | None = None,
+) -> tuple[list[dict[str, Any]], ClusteringResult]:
+    """Save documents as articles, assign stories, return predictions in file order."""
+    article_of = save_documents(store, documents, now=now)
     result = assign_stories(
         store.engine, sorted(set(article_of.values())), now=now, options=options
     )
