@@ -240,13 +240,7 @@ def _print_report(counts: dict[str, int], errors: int) -> None:
 
 def _register_commands() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            continue
-        module.register(app, eval_app)
+        importlib.import_module(name).register(app, eval_app)
 
 
 _register_commands()
