@@ -84,6 +84,9 @@ class RawArchive:
                 try:
                     handle.seek(0, io.SEEK_END)
                     ref = self._append(handle, name, page, digest, known[1] if known else None)
+                    # Everything must reach the file before the lock goes: bytes still buffered
+                    # at close would land after another process's record and corrupt both.
+                    handle.flush()
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
             if known is None:
@@ -129,6 +132,9 @@ class RawArchive:
         """(final URL, ref) of every response and revisit record, file by file in name order."""
         for path in sorted(self.root.glob("*.warc.gz")):
             with path.open("rb") as handle:
+                # Appenders hold an exclusive lock per record; a shared lock keeps this scan from
+                # reading a record another process is still writing (a truncated gzip member).
+                fcntl.flock(handle, fcntl.LOCK_SH)
                 iterator = ArchiveIterator(handle)
                 for record in iterator:
                     kind = record.rec_type

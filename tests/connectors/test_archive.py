@@ -167,3 +167,40 @@ def test_concurrent_stores_leave_a_readable_archive(tmp_path, data_dir):
     assert sorted(url for url, _ in RawArchive(tmp_path).iter_captures()) == sorted(
         page.final_url for page in pages
     )
+
+
+def _append_many(root: Path, data_dir: Path, worker: int, count: int) -> None:
+    archive = RawArchive(root)
+    body = (data_dir / "pages" / "fr" / "lefigaro-fr__fundus-lefigaro-2024-11-22.html").read_bytes()
+    for number in range(count):
+        url = f"http://127.0.0.1/{worker}/{number}"
+        archive.store(_page(data_dir, final_url=url, body=body + url.encode()))
+
+
+def test_processes_appending_and_scanning_at_once_keep_every_record_whole(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    writers = [
+        context.Process(target=_append_many, args=(tmp_path, data_dir, worker, 40))
+        for worker in range(3)
+    ]
+    for writer in writers:
+        writer.start()
+    scans = 0
+    try:
+        while any(writer.is_alive() for writer in writers) or scans == 0:
+            # A fresh archive object scans every file, as a new worker process does at start.
+            list(RawArchive(tmp_path).iter_captures())
+            scans += 1
+    finally:
+        for writer in writers:
+            writer.join(timeout=60)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0]
+    archive = RawArchive(tmp_path)
+    refs = list(archive.iter_captures())
+    assert len(refs) == 120
+    for url, ref in refs:
+        assert archive.load(ref).final_url == url  # digest-checked: no interleaved bytes
