@@ -34,20 +34,23 @@ def _day_end(value: str | None, option: str) -> datetime | None:
     return end
 
 
+# The publication-day range both `report` and `reindex` take (UTC days, both inclusive).
+FromDay = Annotated[
+    str | None, typer.Option("--from", help="first publication day (UTC, YYYY-MM-DD), inclusive")
+]
+ToDay = Annotated[
+    str | None, typer.Option("--to", help="last publication day (UTC, YYYY-MM-DD), inclusive")
+]
+
+
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Add `report`, `reindex` and `kibana-import` to `app` (no eval sub-commands)."""
 
     @app.command("report")
     def report_command(
         out: Annotated[Path, typer.Option(help="HTML file to write")],
-        date_from: Annotated[
-            str | None,
-            typer.Option("--from", help="first publication day (UTC, YYYY-MM-DD), inclusive"),
-        ] = None,
-        date_to: Annotated[
-            str | None,
-            typer.Option("--to", help="last publication day (UTC, YYYY-MM-DD), inclusive"),
-        ] = None,
+        date_from: FromDay = None,
+        date_to: ToDay = None,
         topic: Annotated[
             str | None, typer.Option(help="only articles tagged with this topic (or a sub-topic)")
         ] = None,
@@ -76,14 +79,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
 
     @app.command("reindex")
     def reindex_command(
-        date_from: Annotated[
-            str | None,
-            typer.Option("--from", help="first publication day (UTC, YYYY-MM-DD), inclusive"),
-        ] = None,
-        date_to: Annotated[
-            str | None,
-            typer.Option("--to", help="last publication day (UTC, YYYY-MM-DD), inclusive"),
-        ] = None,
+        date_from: FromDay = None,
+        date_to: ToDay = None,
         rollout_: Annotated[
             bool,
             typer.Option(

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from transforms.fingerprints import (
     deserialise_features,
@@ -19,15 +16,6 @@ from transforms.fingerprints import (
     strip_boilerplate,
     tokenize_words,
 )
-
-DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
-
-
-@pytest.fixture(scope="module")
-def documents() -> dict[str, dict[str, Any]]:
-    assert DEV.exists(), f"labelled set missing: {DEV}"
-    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line]
-    return {row["id"]: row for row in rows}
 
 
 def _pairs(

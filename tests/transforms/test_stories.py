@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.transforms.conftest import DEV
 from transforms.fingerprints import TextFeatures, fingerprint_article
 from transforms.stories import (
     EXCERPT,
@@ -22,15 +22,6 @@ from transforms.stories import (
     story_id_for,
     verify_pair,
 )
-
-DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
-
-
-@pytest.fixture(scope="module")
-def documents() -> dict[str, dict[str, Any]]:
-    assert DEV.exists(), f"labelled set missing: {DEV}"
-    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line]
-    return {row["id"]: row for row in rows}
 
 
 @pytest.fixture(scope="module")

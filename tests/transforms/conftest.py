@@ -1,0 +1,19 @@
+"""Fixtures shared by the transform tests: the labelled syndication set, read once per module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def documents() -> dict[str, dict[str, Any]]:
+    """The syndication dev set by id (its absence fails the test, never skips it)."""
+    assert DEV.exists(), f"labelled set missing: {DEV}"
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line]
+    return {row["id"]: row for row in rows}
