@@ -327,6 +327,18 @@ class StoryStore:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [other for other, _ in ranked[: options.max_candidates]]
 
+    def languages_of(self, conn: Connection, article_ids: Sequence[str]) -> dict[str, str | None]:
+        """Return the stored language of each fingerprinted article among `article_ids`."""
+        f = t.fingerprints.c
+        languages: dict[str, str | None] = {}
+        for start in range(0, len(article_ids), 500):
+            chunk = list(article_ids[start : start + 500])
+            for row in conn.execute(
+                select(f.article_id, f.language).where(f.article_id.in_(chunk))
+            ):
+                languages[str(row.article_id)] = row.language
+        return languages
+
     def time_window_vectors(
         self,
         conn: Connection,
@@ -337,7 +349,8 @@ class StoryStore:
         limit: int,
         head_bytes: int | None = None,
     ) -> list[tuple[str, bytes]]:
-        """Return (id, vector) of articles in other languages filed within the window.
+        """Return (id, vector) of articles filed within the window, in other languages only when
+        `language` is given (None: every language).
 
         The window is in whole UTC days, as the LSH probes: the article's day +/- `window_days`,
         so B is in A's window exactly when A is in B's. Bounded by `limit` (nearest publication

