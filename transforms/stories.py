@@ -7,10 +7,10 @@ shown by several of its sentences. Two independent reports of one event share na
 numbers, dates and often one quotation of a minister or a spokesman; that alone is never a copy.
 `verify_pair` (same language) therefore accepts:
 * `exact` / `near`: resemblance (Jaccard) or containment of content-word 3-gram sets;
-* `rewrite` / `excerpt`: at least `min_shared_sentences` sentences of *each* side found in the
+* `rewrite` / `excerpt`: at least `min_shared_sentences` sentences of one side found in the
   other in the same wording (most of a sentence's content 2-grams). A single shared sentence - a
   quotation - is not enough. `rewrite` when the shared sentences cover most of the shorter
-  side, `excerpt` (hosted by the side they cover least) otherwise.
+  side, `excerpt` (hosted by the longer side) otherwise.
 Paraphrases within a language and translations are decided by sentence alignment
 (`transforms.crosslingual`).
 
@@ -66,7 +66,7 @@ class VerifyOptions:
     min_near_shingles: int = 10
     min_exact_words: int = 20
     sentence_min_bigrams: int = 4
-    sentence_found: float = 0.5
+    sentence_found: float = 0.6
     min_shared_sentences: int = 2
     rewrite_coverage: float = 0.5
 
@@ -158,7 +158,10 @@ def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAU
             return Match(NEAR, round(max(resemblance, containment), 4), evidence)
     in_b, eligible_a = shared_sentences(a, b, options)
     in_a, eligible_b = shared_sentences(b, a, options)
-    shared = min(len(in_b), len(in_a))
+    # Several sentences of one side found in the other (one long sentence may be split in two
+    # there, so the count is taken on the side that has more): a single shared sentence - a
+    # quotation - is not enough.
+    shared = max(len(in_b), len(in_a))
     coverage_a = len(in_b) / eligible_a if eligible_a else 0.0
     coverage_b = len(in_a) / eligible_b if eligible_b else 0.0
     evidence["shared_sentences"] = {
@@ -174,7 +177,7 @@ def verify_pair(a: TextFeatures, b: TextFeatures, options: VerifyOptions = DEFAU
     score = round(min(1.0, 0.5 + 0.5 * shorter), 4)
     if shorter >= options.rewrite_coverage:
         return Match(REWRITE, score, evidence)
-    host = "a" if coverage_a <= coverage_b else "b"
+    host = "a" if eligible_a > eligible_b else "b"  # the longer text holds the excerpt
     return Match(EXCERPT, round(0.5 * score, 4), evidence, host=host)
 
 
@@ -320,14 +323,25 @@ def cluster_articles(
     id outside `members` are ignored. The result is sorted by smallest id.
     """
     components = _Components(sorted(members))
-    usable = sorted(
-        {(e.a, e.b): e for e in edges if e.a in members and e.b in members}.values(),
-        key=lambda e: (_RELATION_RANK.get(e.relation, 9), -e.score, e.a, e.b),
-    )
+    unique = {(e.a, e.b): e for e in edges if e.a in members and e.b in members}
     neighbours: dict[str, set[str]] = {}
-    for edge in usable:
+    for edge in unique.values():
         neighbours.setdefault(edge.a, set()).add(edge.b)
         neighbours.setdefault(edge.b, set()).add(edge.a)
+    # Edges inside a story share neighbours; a bridge between two stories shares none. Visiting
+    # the best-supported edges first lets each story form before any bridge is looked at, so a
+    # strong edge between two copies cannot pull two stories together while they are still
+    # single articles.
+    usable = sorted(
+        unique.values(),
+        key=lambda e: (
+            -len(neighbours[e.a] & neighbours[e.b]),
+            _RELATION_RANK.get(e.relation, 9),
+            -e.score,
+            e.a,
+            e.b,
+        ),
+    )
     for edge in usable:
         if components.find(edge.a) == components.find(edge.b):
             continue

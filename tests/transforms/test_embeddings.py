@@ -79,18 +79,27 @@ def test_empty_document_gets_zero_vector() -> None:
     assert cosine(vector, vector) == 0.0
 
 
-def test_units_are_bounded_and_cut_at_sentence_ends() -> None:
+def test_units_are_sentences_bounded_in_number_and_length() -> None:
     sentence = "Une phrase de longueur moyenne qui parle de la Syrie et du Pentagone."
-    paragraph = " ".join([sentence] * 30)  # ~2,100 characters in one paragraph
-    text = "\n\n".join([paragraph] * 5)
-    options = EmbeddingOptions(max_paragraphs=6, max_paragraph_chars=300, max_chars=1500)
+    paragraph = " ".join([sentence] * 30)
+    text = "\n\n".join([paragraph, "Menu", "Partager", "x" * 900, paragraph])
+    options = EmbeddingOptions(max_sentences=12, max_sentence_chars=300, include_title=True)
     units = split_units("Titre", text, options)
     assert units[0] == "Titre"
     body = units[1:]
-    assert len(body) <= 6
-    assert all(len(unit) <= 300 for unit in body)
-    assert sum(len(unit) for unit in body) <= 1500
-    assert all(unit.endswith(".") for unit in body)
+    assert len(body) == 12
+    assert all(unit == sentence for unit in body)
+    assert "Menu" not in units and "Partager" not in units  # fragments are not sentences
+    long_only = split_units(None, "x" * 900 + " y z w.", options)
+    assert long_only == (("x" * 900 + " y z w.")[:300],)
+
+
+def test_cjk_sentences_are_split_at_full_stops() -> None:
+    text = "日本の首都は東京であり人口が多い。大阪は関西地方の中心都市である。短い。"
+    assert split_units(None, text) == (
+        "日本の首都は東京であり人口が多い。",
+        "大阪は関西地方の中心都市である。",
+    )
 
 
 def test_units_vectors_pool_to_document_vector(dev_documents: dict[str, Any]) -> None:
