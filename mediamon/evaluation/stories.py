@@ -33,7 +33,7 @@ from urllib.parse import quote
 from connectors.store import Store
 from connectors.story_audit import StoredEdge, edges_among, memberships
 from mediamon.clustering import ClusteringOptions, ClusteringResult, assign_stories
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, MediamonError
 from schemas.records import ExtractedArticle, LanguageGuess, Outlet
 
 INPUT_FIELDS = ("id", "outlet", "language", "published_at", "url", "title", "text")
@@ -412,13 +412,20 @@ def baseline_predictions(documents: Sequence[dict[str, Any]]) -> list[dict[str, 
 
 
 def run_score(score_script: Path, gold: Path, predictions: Path) -> dict[str, Any]:
-    """Run the set's score.py on (gold, predictions) and return its JSON output."""
+    """Run the set's score.py on (gold, predictions) and return its JSON output.
+
+    Raises MediamonError naming the script and its last line of stderr when it fails (the
+    syndication scorer, for one, does not accept null dates).
+    """
     completed = subprocess.run(
         [sys.executable, str(score_script), str(gold), str(predictions)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if completed.returncode != 0:
+        reason = (completed.stderr.strip().splitlines() or ["no message"])[-1]
+        raise MediamonError(f"{score_script} failed on {gold}: {reason}", kind="score")
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
 
