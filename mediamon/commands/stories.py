@@ -215,18 +215,20 @@ def format_worst_merges(merges: Sequence[FalseMerge], total: int, width: int = 8
             )
         false_edges = [edge for edge in merge.edges if edge.false]
         lines.append(
-            _elide(
-                f"  stored edges joining different gold stories: {len(false_edges)} of "
+            "  "
+            + _elide(
+                f"stored edges joining different gold stories: {len(false_edges)} of "
                 f"{len(merge.edges)} inside the story",
-                width,
+                width - 2,
             )
         )
         for edge in false_edges[:EDGES_SHOWN]:
             tag = " (a member's match)" if edge.matched else ""
             lines.append(
-                _elide(
-                    f"  {edge.doc_id} ~ {edge.other_doc_id}: {edge.relation} {edge.score:.3f}{tag}",
-                    width,
+                "  "
+                + _elide(
+                    f"{edge.doc_id} ~ {edge.other_doc_id}: {edge.relation} {edge.score:.3f}{tag}",
+                    width - 2,
                 )
             )
             lines.append("    " + _json_line(edge.evidence, width - 4))

@@ -245,7 +245,8 @@ def test_worst_merges_name_the_falsely_merged_documents(
     lines = format_worst_merges(merges, total)
     assert all(len(line) <= 80 for line in lines)
     text = "\n".join(lines)
-    assert f"{doobie[1]} ~ {cat[0]}: rewrite 0.410" in text
+    assert f"\n  {doobie[1]} ~ {cat[0]}: rewrite 0.410" in text
+    assert "\n  stored edges joining different gold stories: 1 of 2 inside the story" in text
     assert '{"passage": "the wrong one"}' in text
     assert "(negative)" in text
 
