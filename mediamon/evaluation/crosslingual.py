@@ -226,15 +226,10 @@ def summarise(pairs: Sequence[ScoredPair]) -> dict[str, Any]:
         classes.setdefault(pair.pair_class, []).append(pair)
     report: dict[str, Any] = {
         "thresholds": {
-            "alignment_accept": crosslingual.ALIGNMENT_ACCEPT,
-            "alignment_floor": crosslingual.ALIGNMENT_FLOOR,
-            "cosine_accept": crosslingual.COSINE_ACCEPT,
-            "anchor_accept": crosslingual.ANCHOR_ACCEPT,
-            "min_comparable_anchors": crosslingual.MIN_COMPARABLE_ANCHORS,
-            "facts_accept": crosslingual.FACTS_ACCEPT,
-            "min_band_facts": crosslingual.MIN_BAND_FACTS,
-            "facts_disagree_below": crosslingual.FACTS_DISAGREE_BELOW,
-            "min_facts_to_disagree": crosslingual.MIN_FACTS_TO_DISAGREE,
+            "translation_sentence_cosine": crosslingual.TRANSLATION_SENTENCE_COSINE,
+            "translation_min_sentences": crosslingual.TRANSLATION_MIN_SENTENCES,
+            "rewrite_sentence_cosine": crosslingual.REWRITE_SENTENCE_COSINE,
+            "rewrite_min_sentences": crosslingual.REWRITE_MIN_SENTENCES,
         },
         "classes": {},
     }
@@ -292,20 +287,15 @@ def _margins(positives: Sequence[ScoredPair], negatives: Sequence[ScoredPair]) -
         return round(pick(values), 3) if values else None
 
     encoded = [p for p in negatives if _encoded(p)]
-    kept = [p for p in encoded if "veto:facts-disagree" not in p.match.evidence]
     return {
-        "lowest_positive_alignment": extreme(positives, "alignment", min),
-        "highest_negative_alignment": extreme(encoded, "alignment", max),
-        "highest_unvetoed_negative_alignment": extreme(kept, "alignment", max),
+        "lowest_positive_aligned": extreme(positives, "aligned", min),
+        "highest_negative_aligned": extreme(encoded, "aligned", max),
+        "lowest_positive_coverage": extreme(positives, "alignment", min),
+        "highest_negative_coverage": extreme(encoded, "alignment", max),
         "lowest_positive_cosine": extreme(positives, "cosine", min),
         "highest_negative_cosine": extreme(encoded, "cosine", max),
-        "vetoed_positives": sum("veto:facts-disagree" in p.match.evidence for p in positives),
-        "vetoed_negatives": len(encoded) - len(kept),
-        "alignment_accept_minus_highest_unvetoed_negative": _difference(
-            crosslingual.ALIGNMENT_ACCEPT, extreme(kept, "alignment", max)
-        ),
-        "lowest_positive_minus_alignment_accept": _difference(
-            extreme(positives, "alignment", min), crosslingual.ALIGNMENT_ACCEPT
+        "min_sentences_minus_highest_negative_aligned": _difference(
+            crosslingual.TRANSLATION_MIN_SENTENCES, extreme(encoded, "aligned", max)
         ),
     }
 

@@ -455,6 +455,20 @@ def find_score_script(gold: Path, explicit: Path | None = None) -> Path:
     )
 
 
+def crawl_moment(documents: Sequence[Mapping[str, Any]]) -> datetime:
+    """When the evaluation's crawler first sees every document: the median publication time.
+
+    In production an undated article is first seen when it is published, so it is filed in the
+    days of the dated reports around it. A fixed date far from the set's (as before) filed
+    every undated document in one window of its own, apart from the dated ones. Sets with no
+    dates at all are first seen on a fixed day.
+    """
+    dated = sorted(
+        moment for moment in (parse_time(d.get("published_at")) for d in documents) if moment
+    )
+    return dated[len(dated) // 2] if dated else datetime(2026, 11, 25, tzinfo=UTC)
+
+
 def evaluate_stories(
     gold: Path,
     predictions_path: Path,
@@ -468,7 +482,8 @@ def evaluate_stories(
 ) -> StoriesEvaluation:
     """Cluster `gold`'s documents through a store, write predictions, score them and the baseline.
 
-    `database_url` None uses a fresh temporary SQLite file, removed afterwards. `one_day` saves
+    `database_url` None uses a fresh temporary SQLite file, removed afterwards. Articles are first
+    seen at `now`, by default `crawl_moment(documents)`. `one_day` saves
     every article undated and first seen at the same moment (`now`), the worst case for
     precision (see `save_documents`); the baseline then has no dates either. The score script is
     found before any work (`find_score_script`).
@@ -477,7 +492,7 @@ def evaluate_stories(
     documents = load_documents(gold)
     if one_day:
         documents = [{**d, "published_at": None} for d in documents]
-    moment = now or datetime(2026, 11, 25, tzinfo=UTC)
+    moment = now or crawl_moment(documents)
     with tempfile.TemporaryDirectory(prefix="mediamon-eval-stories-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'stories.db'}"
         store = Store.open(url)
