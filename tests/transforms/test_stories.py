@@ -15,8 +15,8 @@ from transforms.embeddings import split_units
 from transforms.fingerprints import TextFeatures, fingerprint_article
 from transforms.stories import (
     EXCERPT,
-    Match,
     Edge,
+    Match,
     Member,
     cluster_articles,
     decide_stories,
