@@ -603,6 +603,11 @@ class Store:
         }
         c = t.article_tags.c
         with self.begin() as conn:
+            # Two workers that fetched the same article would both find no tags and both insert
+            # them (a unique violation for the second): the article row lock serialises them.
+            conn.execute(
+                select(t.articles.c.id).where(t.articles.c.id == article_id).with_for_update()
+            )
             rows = conn.execute(select(t.article_tags).where(c.article_id == article_id)).mappings()
             current = {
                 row["topic"]: {"score": round(row["score"], 6), "evidence": row["evidence"]}
