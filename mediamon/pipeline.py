@@ -24,7 +24,13 @@ from connectors.archive import RawArchive
 from connectors.discovery import DiscoveryResult, discover_outlet
 from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
-from connectors.store import PendingLink, Store, StoreUnavailableError, capture_row
+from connectors.store import (
+    PendingLink,
+    Store,
+    StoreRejectedError,
+    StoreUnavailableError,
+    capture_row,
+)
 from mediamon.settings import Settings
 from mediamon.taxonomy_file import load_compiled_taxonomy
 from schemas.errors import MediamonError, PermanentError
@@ -169,29 +175,34 @@ def _record_discovery(
     now: datetime,
     report: StageReport,
 ) -> None:
+    rejected: StoreRejectedError | None = None
+    try:
+        new = services.store.record_links(result.links, now)
+    except StoreRejectedError as error:
+        # A value the database refuses is this outlet's error, recorded on the sources that
+        # gave links; the other outlets' links are written all the same.
+        rejected, new = error, 0
     for source in result.sources:
+        failure = source.error or (rejected if source.link_count else None)
         services.store.record_source_result(
             outlet.id,
             source.kind,
             source.url,
             now=now,
-            error=source.error,
+            error=failure,
             etag=source.etag,
             last_modified=source.last_modified,
             links=source.link_count,
         )
-        if source.error is not None:
-            report.errors.append(
-                (f"{outlet.id} {source.url}", source.error.kind, source.error.message)
-            )
+        if failure is not None:
+            report.errors.append((f"{outlet.id} {source.url}", failure.kind, failure.message))
             log.warning(
                 "discovery failed outlet=%s source=%s kind=%s: %s",
                 outlet.id,
                 source.url,
-                source.error.kind,
-                source.error.message,
+                failure.kind,
+                failure.message,
             )
-    new = services.store.record_links(result.links, now)
     report.add("links_seen", len(result.links))
     report.add("links_new", new)
     report.add("outlets")
@@ -242,7 +253,17 @@ def fetch_pending(
                 outcome.message,
             )
             continue
-        article_id = process_page(services, item, outcome, now, report)
+        try:
+            article_id = process_page(services, item, outcome, now, report)
+        except StoreRejectedError as error:
+            # The database refused this page's values: the link's error, not the run's.
+            services.store.mark_link_failed(item.id, error, now)
+            report.add(f"store_failed:{error.kind}")
+            report.errors.append((item.link.url, error.kind, error.message))
+            log.warning(
+                "store refused outlet=%s url=%s: %s", outlet.id, item.link.url, error.message
+            )
+            continue
         if article_id:
             changed.append(article_id)
     return report, changed

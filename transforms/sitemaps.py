@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
+from schemas.bounds import language_tag
 from schemas.errors import PermanentError
 from schemas.records import DiscoveredLink, SourceKind
 from transforms.feeds import decompress_gzip_bounded
@@ -84,12 +85,15 @@ def parse_sitemap(
     outlet_id: str,
     source_url: str,
     max_bytes: int = DEFAULT_MAX_SITEMAP_BYTES,
+    max_items: int | None = None,
 ) -> SitemapResult:
     """Return the child sitemaps and URL entries of a sitemap document, URLs deduplicated.
 
     `news:publication_date` becomes the link's `published_at` (UTC), `news:title` its title and
     `news:language` its language; `lastmod` is kept beside it. Relative locations resolve
     against `source_url`; only http(s) URLs are kept. An empty urlset returns an empty result.
+    With `max_items`, at most that many children and entries together are returned (the first
+    ones in document order): an index of 700,000 children costs no more than the cap.
 
     Raises PermanentError(kind="malformed-sitemap") for a document that is neither a sitemap
     nor a plain-text URL list, and kind "decompression-bomb" / "too-large" past `max_bytes`.
@@ -102,7 +106,9 @@ def parse_sitemap(
     if not stripped:
         raise PermanentError(f"empty sitemap at {source_url}", kind="malformed-sitemap")
     if not stripped.startswith(b"<"):
-        return _parse_text_sitemap(stripped, outlet_id=outlet_id, source_url=source_url)
+        return _parse_text_sitemap(
+            stripped, outlet_id=outlet_id, source_url=source_url, max_items=max_items
+        )
 
     root, xml_errors = _parse_xml(body, source_url)
     root_name = _local_name(root)
@@ -116,6 +122,8 @@ def parse_sitemap(
     for element in root:
         if not isinstance(element.tag, str):
             continue  # comments and processing instructions
+        if max_items is not None and len(children) + len(entries) >= max_items:
+            break
         name = _local_name(element)
         fields = _child_texts(element)
         url = resolve_http_url(fields.get("loc", ""), source_url)
@@ -133,7 +141,7 @@ def parse_sitemap(
                 source_url=source_url,
                 title=_clean(fields.get("news/title")),
                 published_at=parse_w3c_datetime(fields.get("news/publication_date")),
-                language=_clean(fields.get("news/publication/language")),
+                language=language_tag(fields.get("news/publication/language")),
             )
             entries.append(SitemapEntry(link=link, lastmod=lastmod))
     if xml_errors and not children and not entries:
@@ -253,7 +261,9 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def _parse_text_sitemap(body: bytes, *, outlet_id: str, source_url: str) -> SitemapResult:
+def _parse_text_sitemap(
+    body: bytes, *, outlet_id: str, source_url: str, max_items: int | None = None
+) -> SitemapResult:
     """A text sitemap: one absolute URL per line (sitemaps.org), UTF-8."""
     text = body.decode("utf-8", errors="replace")
     entries: list[SitemapEntry] = []
@@ -262,6 +272,8 @@ def _parse_text_sitemap(body: bytes, *, outlet_id: str, source_url: str) -> Site
         line = line.strip()
         if not line:
             continue
+        if max_items is not None and len(entries) >= max_items:
+            break
         if not line.lower().startswith(("http://", "https://")):
             raise PermanentError(
                 f"{source_url} is neither an XML nor a text sitemap (line {line[:60]!r})",
