@@ -202,7 +202,8 @@ def _discover_sitemaps(
                     page.body,
                     outlet_id=outlet.id,
                     source_url=page.final_url,
-                    max_items=settings.max_links_per_outlet,
+                    max_children=queue.room,
+                    max_entries=collector.room,
                 )
                 kept = [
                     entry.link for entry in result.entries if _entry_in_range(entry, date_range)
@@ -261,6 +262,11 @@ class _SitemapQueue:
 
     def pop(self) -> tuple[str, int] | None:
         return self._pending.popleft() if self._pending else None
+
+    @property
+    def room(self) -> int:
+        """How many more sitemaps may still be queued."""
+        return max(self._limit - len(self._known), 0)
 
 
 def _apply_outlet_rate(outlet: Outlet, fetcher: PageFetcher) -> None:
@@ -341,3 +347,8 @@ class _Collector:
 
     def links(self) -> tuple[DiscoveredLink, ...]:
         return tuple(self._links.values())
+
+    @property
+    def room(self) -> int:
+        """How many more new links the outlet may still contribute."""
+        return max(self._limit - len(self._links), 0)
