@@ -74,7 +74,7 @@ def search_error(error: Exception, action: str) -> MediamonError:
         )
     if isinstance(error, ApiError):
         status = int(error.meta.status) if error.meta is not None else 0
-        reason = redact_url_credentials(str(error.message))[:_MAX_REASON_CHARS]
+        reason = redact_url_credentials(_api_reason(error))[:_MAX_REASON_CHARS]
         if status >= 500 or status in _TRANSIENT_STATUSES:
             return SearchUnavailableError(
                 f"search cluster answered {status} during {action}: {reason}"
@@ -89,6 +89,17 @@ def search_error(error: Exception, action: str) -> MediamonError:
         f"search cluster failed during {action}: {type(error).__name__}: "
         f"{redact_url_credentials(str(error))[:_MAX_REASON_CHARS]}"
     )
+
+
+def _api_reason(error: ApiError) -> str:
+    """The cluster's own reason for an error answer (its JSON `error`), else the raw body."""
+    body = error.body
+    if isinstance(body, Mapping):
+        detail = body.get("error")
+        if isinstance(detail, Mapping):
+            return f"{detail.get('type', '')}: {detail.get('reason', '')}"
+        return str(detail if detail is not None else body)
+    return str(body if body else error.message)
 
 
 @contextmanager
