@@ -22,9 +22,11 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -147,28 +149,50 @@ class HostileSite:
 
 
 class FailingSearch:
-    """A "search cluster" that answers every request with one status (501 by default), the way
-    a proxy or an unfinished endpoint does; the body and headers are what Elasticsearch sends."""
+    """A "search cluster" that answers every request, whatever its method, with one status (501
+    by default), the way a proxy or an unfinished endpoint does; body and headers are what
+    Elasticsearch sends, the reason holding Rich markup."""
 
     def __init__(self, status: int = 501) -> None:
         body = json.dumps(
             {"error": {"type": "hostile", "reason": f"status {status} {MARKUP}"}, "status": status}
         ).encode()
-        self.server = LocalServer(
-            default=lambda _seen: Reply(
-                status,
-                {"Content-Type": "application/json", "X-Elastic-Product": "Elasticsearch"},
-                body,
-            )
-        )
-        self.url = self.server.url("").rstrip("/")
+        self.requests = 0
+        failing = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                failing.requests += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> FailingSearch:
-        self.server.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.stop()
+        self._server.shutdown()
+        self._server.server_close()
 
 
 @dataclass(frozen=True)
