@@ -8,7 +8,8 @@ What is real and what is constructed:
   longer than the store's language column, a section page with one attacker-chosen link that a
   backtracking pattern cannot match, a sitemap index of 700,000 children (about 1.8 MB gzipped)
   whose every child answers with the same index, a page that is the real page with `[/]` (Rich
-  markup) in its title, and a search "cluster" answering 501 to everything.
+  markup) in its title, a search "cluster" answering 501 to everything, and (on a second host) a
+  feed of 300 links each answered only after 2 s.
 
 `mediamon run` is started as a subprocess per case, so a hang is cut at a deadline and the peak
 memory of that one run is read from the kernel (`wait4`), not from the test process.
@@ -39,6 +40,8 @@ LONG_LANGUAGE = "en-x-" + "hostile" * 6  # 47 characters: the store's column hol
 BACKTRACKING_PATTERN = r"^https?://[^/]+/(x|xx)+\.html$"  # passes the load check; the timeout holds
 ATTACKER_LINK = "/" + "x" * 40 + "!"
 MARKUP = "[/]"
+SLOW_LINKS = 300
+SLOW_SECONDS = 2.0
 
 
 def real_page() -> bytes:
@@ -128,6 +131,25 @@ class HostileSite:
             else Reply(404, {"Content-Type": "text/plain"}, b"")
         )
 
+        # A second host (politeness is per host): a feed whose links each take 2 s to answer 404.
+        self.slow = LocalServer(
+            {
+                "/feed.xml": serve_bytes(
+                    rss([(f"slow {n}", f"/never/{n}") for n in range(SLOW_LINKS)]), xml
+                )
+            },
+            default=_slow_not_found,
+        )
+
+    def slow_outlet(self) -> dict[str, Any]:
+        """The outlet of 300 links that each answer after 2 s, on its own host."""
+        return {
+            "id": "slow",
+            "homepage": self.slow.url("/"),
+            "feeds": ["/feed.xml"],
+            "allow_private": True,
+        }
+
     def outlet(self, case: str, **fields: Any) -> dict[str, Any]:
         """A registry entry on this server (loopback allowed for it alone)."""
         return {"id": case, "homepage": self.server.url("/"), "allow_private": True, **fields}
@@ -142,10 +164,18 @@ class HostileSite:
 
     def __enter__(self) -> HostileSite:
         self.server.start()
+        self.slow.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
+        self.slow.stop()
+
+
+def _slow_not_found(seen: Any) -> Reply:
+    if seen.path.startswith("/never/"):
+        time.sleep(SLOW_SECONDS)
+    return Reply(404, {"Content-Type": "text/plain"}, b"")
 
 
 class FailingSearch:

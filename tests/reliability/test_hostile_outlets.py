@@ -23,6 +23,7 @@ from tests.reliability.hostileserver import (
     BACKTRACKING_PATTERN,
     LONG_LANGUAGE,
     MARKUP,
+    SLOW_LINKS,
     FailingSearch,
     HostileSite,
     Measured,
@@ -271,6 +272,42 @@ def test_registry_country_longer_than_its_column_is_a_registry_error(
         "config error naming file:line, field (registry refused)",
         run,
         False,
+    )
+
+
+def test_an_outlet_of_slow_links_stops_at_its_caps_and_the_rest_waits_for_the_next_run(
+    tmp_path: Path, database_url: str, site: HostileSite
+) -> None:
+    registry = registry_file(tmp_path, [site.slow_outlet(), site.good()])
+    env = _env(
+        tmp_path,
+        database_url,
+        registry,
+        MEDIAMON_MAX_FETCHES_PER_OUTLET="50",
+        MEDIAMON_OUTLET_TIME_BUDGET="5",
+    )
+    run = run_measured(env, "run", deadline=DEADLINE)
+    _clean(run)
+    assert run.returncode == 0, run.output[-3000:]
+    d = t.discovered_urls.c
+    rows = _query(database_url, select(d.status, d.attempts).where(d.outlet_id == "slow"))
+    assert len(rows) == SLOW_LINKS  # every link is recorded
+    tried = sum(1 for row in rows if row.attempts)
+    waiting = sum(1 for row in rows if row.status == "pending" and not row.attempts)
+    assert 0 < tried <= 12, tried  # 5 s at 2 s a link, 2 at a time per host
+    assert tried + waiting == SLOW_LINKS
+    deferred = [line.split() for line in run.stdout.splitlines() if "links_deferred" in line]
+    assert deferred, run.stdout
+    assert str(waiting) in deferred[0], run.stdout
+    assert run.seconds < 40
+    others = _articles(database_url, "good") == 1
+    assert others
+    _record(
+        "8 feed of 300 links answering after 2 s (cap 50, budget 5 s)",
+        database_url,
+        f"{tried} fetched, {waiting} pending for the next run (time-budget)",
+        run,
+        others,
     )
 
 
