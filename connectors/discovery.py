@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from schemas.errors import MediamonError
 from schemas.records import DiscoveredLink, Outlet, RawPage, SourceKind
 from transforms.encoding import decode_html
 from transforms.feeds import parse_feed
-from transforms.sections import extract_article_links
+from transforms.sections import DEFAULT_PATTERN_BUDGET, extract_article_links
 from transforms.sitemaps import SitemapEntry, parse_sitemap
 
 __all__ = [
@@ -47,11 +48,13 @@ class DateRange:
 
 @dataclass(frozen=True, slots=True)
 class DiscoverySettings:
-    """Bounds on sitemap traversal (indexes can be deep and huge)."""
+    """Bounds on one outlet's discovery: sitemap traversal (indexes can be deep and huge), links
+    kept, and the time its article URL pattern may take on one section page."""
 
     max_sitemap_depth: int = 3
     max_sitemaps: int = 50
     max_links_per_outlet: int = 50_000
+    pattern_budget: float = DEFAULT_PATTERN_BUDGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,7 @@ def discover_outlet(
                         pattern=outlet.article_url_pattern,
                         outlet_id=outlet.id,
                         encoding=encoding,
+                        pattern_budget=settings.pattern_budget,
                     )
                     outcome = dataclasses.replace(outcome, link_count=collector.add(links))
                 except MediamonError as error:
@@ -182,19 +186,25 @@ def _discover_sitemaps(
     allow_private: bool | None,
 ) -> list[SourceOutcome]:
     outcomes: list[SourceOutcome] = []
-    queue: list[tuple[str, int]] = [(url, 0) for url in outlet.sitemaps]
-    seen: set[str] = set()
-    while queue and len(seen) < settings.max_sitemaps:
-        url, depth = queue.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
+    # Bounded and de-duplicated: an index listing 700,000 children (or the same child 700,000
+    # times) queues at most as many as will ever be visited, each URL once.
+    queue = _SitemapQueue(settings.max_sitemaps)
+    for url in outlet.sitemaps:
+        queue.push(url, 0)
+    while (item := queue.pop()) is not None:
+        url, depth = item
         outcome, page = _fetch_source(
             fetcher, SourceKind.SITEMAP, url, state, allow_private, "sitemap"
         )
         if page is not None:
             try:
-                result = parse_sitemap(page.body, outlet_id=outlet.id, source_url=page.final_url)
+                result = parse_sitemap(
+                    page.body,
+                    outlet_id=outlet.id,
+                    source_url=page.final_url,
+                    max_children=queue.room,
+                    max_entries=collector.room,
+                )
                 kept = [
                     entry.link for entry in result.entries if _entry_in_range(entry, date_range)
                 ]
@@ -213,19 +223,50 @@ def _discover_sitemaps(
                             and child.lastmod is not None
                             and child.lastmod < date_range.start
                         )
-                        if not stale and child.url not in seen:
-                            queue.append((child.url, depth + 1))
+                        if not stale:
+                            queue.push(child.url, depth + 1)
             except MediamonError as error:
                 outcome = dataclasses.replace(outcome, error=error)
         outcomes.append(outcome)
-    if queue:
+    if queue.dropped:
         logger.info(
             "sitemap count limit outlet=%s limit=%d unvisited=%d",
             outlet.id,
             settings.max_sitemaps,
-            len(queue),
+            queue.dropped,
         )
     return outcomes
+
+
+class _SitemapQueue:
+    """Breadth-first queue of (sitemap URL, depth): each URL once, never more than `limit` in all.
+
+    Holds at most `limit` entries however many children the indexes list; the ones past the
+    limit are only counted (`dropped`), never stored.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._known: set[str] = set()
+        self._pending: deque[tuple[str, int]] = deque()
+        self.dropped = 0
+
+    def push(self, url: str, depth: int) -> None:
+        if url in self._known:
+            return
+        if len(self._known) >= self._limit:
+            self.dropped += 1
+            return
+        self._known.add(url)
+        self._pending.append((url, depth))
+
+    def pop(self) -> tuple[str, int] | None:
+        return self._pending.popleft() if self._pending else None
+
+    @property
+    def room(self) -> int:
+        """How many more sitemaps may still be queued."""
+        return max(self._limit - len(self._known), 0)
 
 
 def _apply_outlet_rate(outlet: Outlet, fetcher: PageFetcher) -> None:
@@ -306,3 +347,8 @@ class _Collector:
 
     def links(self) -> tuple[DiscoveredLink, ...]:
         return tuple(self._links.values())
+
+    @property
+    def room(self) -> int:
+        """How many more new links the outlet may still contribute."""
+        return max(self._limit - len(self._links), 0)

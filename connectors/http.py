@@ -696,8 +696,12 @@ class Fetcher:
         max_workers: int = 16,
         url_of: Callable[[T], str] | None = None,
         options_of: Callable[[T], Mapping[str, Any]] | None = None,
+        give_up: Callable[[T], bool] | None = None,
     ) -> Iterator[tuple[T, RawPage | MediamonError]]:
         """Fetch many URLs concurrently; yield (item, page or typed error) as they complete.
+
+        `give_up(item)`, asked when an item's turn comes, drops it unfetched and unyielded (a
+        time budget that ran out: the caller leaves it for the next run).
 
         Items are `FetchRequest`s (or plain URL strings), or anything with `url_of(item)` giving
         its URL and `options_of(item)` giving `fetch` keyword arguments (etag, last_modified,
@@ -768,6 +772,15 @@ class Fetcher:
                         busy = host in launching
                     if busy or inflight.get(host, 0) >= self.limiter.concurrency(host):
                         continue
+                    if give_up is not None:
+                        waiting = queues[host]
+                        while waiting and give_up(waiting[0][0]):
+                            waiting.popleft()
+                        if not waiting:
+                            del queues[host]
+                            order.remove(host)
+                            needs_robots.discard(host)
+                            continue
                     # Hand the request over a little before its slot: the worker sleeps the
                     # rest inside `acquire`, so dispatch latency never delays the host's slot.
                     ready_in = self.limiter.ready_in(host)

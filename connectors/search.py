@@ -8,15 +8,17 @@ exactly those in the store's outbox and leave the rest for the next run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout
+from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from schemas.errors import PermanentError, TransientError
+from schemas.errors import MediamonError, PermanentError, TransientError
 from schemas.index import (
     article_template,
     articles_alias,
@@ -38,6 +40,75 @@ class SearchAuthError(PermanentError):
     """The search cluster refused our credentials (401/403): configuration, not an outage."""
 
     kind = "search-auth"
+
+
+class SearchRequestError(PermanentError):
+    """The search cluster refused a request (a 4xx other than 401/403/408/429): sending the same
+    request again fails the same way."""
+
+    kind = "search-rejected"
+
+
+class SearchConfigError(PermanentError):
+    """The search settings cannot describe a cluster (a malformed `MEDIAMON_ES_URL`)."""
+
+    kind = "search-config"
+
+
+# Statuses a later attempt may well get past: timeouts, throttling, every server-side error.
+_TRANSIENT_STATUSES = frozenset({408, 429})
+_MAX_REASON_CHARS = 300
+
+
+def search_error(error: Exception, action: str) -> MediamonError:
+    """The typed error for a failure of the search client during `action` (one mapper).
+
+    Unreachable, timed out, 408/429 and every 5xx: `SearchUnavailableError` (transient);
+    401/403: `SearchAuthError`; any other status: `SearchRequestError` (permanent). Messages
+    carry the status and a bounded reason, never the request (which holds the credentials).
+    """
+    if isinstance(error, TransportConnectionError | ConnectionTimeout):
+        return SearchUnavailableError(
+            f"search cluster unreachable during {action}: "
+            f"{redact_url_credentials(str(error))[:_MAX_REASON_CHARS]}"
+        )
+    if isinstance(error, ApiError):
+        status = int(error.meta.status) if error.meta is not None else 0
+        reason = redact_url_credentials(_api_reason(error))[:_MAX_REASON_CHARS]
+        if status >= 500 or status in _TRANSIENT_STATUSES:
+            return SearchUnavailableError(
+                f"search cluster answered {status} during {action}: {reason}"
+            )
+        if status in (401, 403):
+            return SearchAuthError(
+                f"search cluster refused the credentials ({status}) during {action}"
+            )
+        return SearchRequestError(f"search cluster answered {status} during {action}: {reason}")
+    # A body that is not JSON, a TLS failure: the cluster is not answering as a cluster should.
+    return SearchUnavailableError(
+        f"search cluster failed during {action}: {type(error).__name__}: "
+        f"{redact_url_credentials(str(error))[:_MAX_REASON_CHARS]}"
+    )
+
+
+def _api_reason(error: ApiError) -> str:
+    """The cluster's own reason for an error answer (its JSON `error`), else the raw body."""
+    body = error.body
+    if isinstance(body, Mapping):
+        detail = body.get("error")
+        if isinstance(detail, Mapping):
+            return f"{detail.get('type', '')}: {detail.get('reason', '')}"
+        return str(detail if detail is not None else body)
+    return str(body if body else error.message)
+
+
+@contextmanager
+def _mapped(action: str) -> Iterator[None]:
+    """Turn any failure of the search client inside the block into the typed error."""
+    try:
+        yield
+    except (ApiError, TransportError) as error:
+        raise search_error(error, action) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +162,11 @@ class SearchIndex:
             return False
 
     def ensure_layout(self) -> None:
-        """Put the index templates and create the stories index (idempotent)."""
-        try:
+        """Put the index templates and create the stories index (idempotent).
+
+        Raises the typed error of `search_error` when the cluster fails.
+        """
+        with _mapped("layout"):
             self.client.indices.put_index_template(
                 name=f"{self.prefix}-articles", **article_template(self.prefix)
             )
@@ -106,14 +180,6 @@ class SearchIndex:
                 except ApiError as error:
                     if "resource_already_exists" not in str(error):
                         raise
-        except (TransportConnectionError, ConnectionTimeout) as error:
-            raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
-        except ApiError as error:
-            if error.meta.status in (429, 502, 503, 504):
-                raise SearchUnavailableError(f"search cluster busy: {error}") from error
-            if error.meta.status in (401, 403):
-                raise SearchAuthError(f"search cluster refused the credentials: {error}") from error
-            raise
 
     def bulk(self, actions: Sequence[IndexAction]) -> BulkOutcome:
         """Send actions in chunks; per-item failures are returned, never raised.
@@ -143,9 +209,9 @@ class SearchIndex:
                 else:
                     reason = result.get("error") or f"status {status}"
                     failed.append((action, str(reason)[:500]))
-        except (TransportConnectionError, ConnectionTimeout) as error:
+        except (ApiError, TransportError) as error:
             if not succeeded and not failed:
-                raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
+                raise search_error(error, "bulk") from error
             confirmed = {(a.index, a.doc_id) for a in succeeded}
             confirmed.update((a.index, a.doc_id) for a, _ in failed)
             failed.extend(
@@ -153,9 +219,11 @@ class SearchIndex:
             )
         return BulkOutcome(tuple(succeeded), tuple(failed))
 
-    def refresh(self) -> None:
-        """Make every indexed document searchable now (tests and summaries)."""
-        self.client.indices.refresh(index=f"{self.prefix}-*")
+    def refresh(self, index: str | None = None) -> None:
+        """Make indexed documents searchable now: `index` (a name or comma-separated list), or
+        every index of the prefix."""
+        with _mapped("refresh"):
+            self.client.indices.refresh(index=index or f"{self.prefix}-*")
 
     def count_articles(self) -> int:
         """Documents behind the articles alias (0 when nothing was indexed yet)."""
@@ -166,20 +234,19 @@ class SearchIndex:
         return self._count(stories_alias(self.prefix))
 
     def _count(self, alias: str) -> int:
-        if not self.client.indices.exists_alias(name=alias):
-            return 0
-        return int(self.client.count(index=alias)["count"])
+        with _mapped("count"):
+            if not self.client.indices.exists_alias(name=alias):
+                return 0
+            return int(self.client.count(index=alias)["count"])
 
     def article_indices(self) -> list[str]:
         """Concrete indices currently behind the articles alias, sorted."""
-        alias = articles_alias(self.prefix)
-        if not self.client.indices.exists_alias(name=alias):
-            return []
-        return sorted(self.client.indices.get_alias(name=alias).body)
+        return self.alias_indices(articles_alias(self.prefix))
 
     def search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Run a search request body against an index or alias."""
-        return dict(self.client.search(index=index, **body).body)
+        with _mapped("search"):
+            return dict(self.client.search(index=index, **body).body)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -189,45 +256,48 @@ class SearchIndex:
 
     def list_indices(self, pattern: str) -> list[str]:
         """Concrete indices whose names match a wildcard pattern, sorted (none: empty list)."""
-        try:
+        with _mapped("listing indices"):
             found = self.client.indices.get(
                 index=pattern, allow_no_indices=True, expand_wildcards="open"
             )
-        except (TransportConnectionError, ConnectionTimeout) as error:
-            raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
         return sorted(found.body)
 
     def alias_indices(self, alias: str) -> list[str]:
         """Concrete indices behind an alias, sorted (an absent alias: empty list)."""
-        if not self.client.indices.exists_alias(name=alias):
-            return []
-        return sorted(self.client.indices.get_alias(name=alias).body)
+        with _mapped("reading aliases"):
+            if not self.client.indices.exists_alias(name=alias):
+                return []
+            return sorted(self.client.indices.get_alias(name=alias).body)
 
     def create_index(self, name: str, body: Mapping[str, Any]) -> bool:
         """Create an index with explicit settings/mappings/aliases; False when it already exists."""
-        if self.client.indices.exists(index=name):
-            return False
-        try:
-            self.client.indices.create(index=name, **body)
-        except ApiError as error:
-            if "resource_already_exists" in str(error):
+        with _mapped("creating an index"):
+            if self.client.indices.exists(index=name):
                 return False
-            raise
+            try:
+                self.client.indices.create(index=name, **body)
+            except ApiError as error:
+                if "resource_already_exists" in str(error):
+                    return False
+                raise
         return True
 
     def put_templates(self, templates: Mapping[str, Mapping[str, Any]]) -> None:
         """Put composable index templates by name (overwrites same-named ones)."""
-        for name, body in templates.items():
-            self.client.indices.put_index_template(name=name, **body)
+        with _mapped("putting templates"):
+            for name, body in templates.items():
+                self.client.indices.put_index_template(name=name, **body)
 
     def update_aliases(self, actions: Sequence[Mapping[str, Any]]) -> None:
         """Apply alias add/remove actions in one atomic `_aliases` call."""
-        self.client.indices.update_aliases(actions=[dict(a) for a in actions])
+        with _mapped("swapping aliases"):
+            self.client.indices.update_aliases(actions=[dict(a) for a in actions])
 
     def delete_indices(self, names: Sequence[str]) -> None:
         """Delete concrete indices (missing ones are ignored)."""
-        for name in names:
-            self.client.indices.delete(index=name, ignore_unavailable=True)
+        with _mapped("deleting indices"):
+            for name in names:
+                self.client.indices.delete(index=name, ignore_unavailable=True)
 
     def missing_documents(self, locations: Sequence[tuple[str, str]]) -> set[str]:
         """Return the ids among (doc_id, index) pairs that the cluster does not hold.
@@ -236,7 +306,7 @@ class SearchIndex:
         `SearchUnavailableError`.
         """
         missing: set[str] = set()
-        try:
+        with _mapped("checking documents"):
             for start in range(0, len(locations), 1000):
                 chunk = locations[start : start + 1000]
                 docs = [{"_index": index, "_id": doc_id} for doc_id, index in chunk]
@@ -244,13 +314,12 @@ class SearchIndex:
                 for (doc_id, _), item in zip(chunk, answer["docs"], strict=True):
                     if not item.get("found"):
                         missing.add(doc_id)
-        except (TransportConnectionError, ConnectionTimeout) as error:
-            raise SearchUnavailableError(f"search cluster unreachable: {error}") from error
         return missing
 
     def count_index(self, index: str) -> int:
         """Documents in an index, alias or comma-separated list."""
-        return int(self.client.count(index=index)["count"])
+        with _mapped("count"):
+            return int(self.client.count(index=index)["count"])
 
 
 def _client(settings: SearchSettings) -> Elasticsearch:
@@ -265,7 +334,23 @@ def _client(settings: SearchSettings) -> Elasticsearch:
         kwargs["api_key"] = settings.api_key
     elif settings.username and settings.password:
         kwargs["basic_auth"] = (settings.username, settings.password)
-    return Elasticsearch(settings.url, **kwargs)
+    try:
+        return Elasticsearch(settings.url, **kwargs)
+    except ValueError:
+        # The client's message repeats the URL, password included: say it without either,
+        # and without chaining the original (a logged traceback would print it).
+        raise SearchConfigError(
+            f"MEDIAMON_ES_URL is not a valid URL with scheme, host and port "
+            f"(e.g. https://es.example.org:9200): {redact_url_credentials(settings.url)}"
+        ) from None
+
+
+_USERINFO = re.compile(r"(?:(?<=//)|^)[^/@\s]*@")
+
+
+def redact_url_credentials(url: str) -> str:
+    """The URL with any `user:password@` part masked (it may not even parse as a URL)."""
+    return _USERINFO.sub("***@", url)
 
 
 def _bulk_body(action: IndexAction) -> dict[str, Any]:

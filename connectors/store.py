@@ -29,9 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from schemas import tables as t
+from schemas.bounds import fit_row
 from schemas.errors import MediamonError, PermanentError, TransientError
 from schemas.records import (
     DiscoveredLink,
@@ -56,6 +57,16 @@ class StoreUnavailableError(TransientError):
     """The database cannot be reached or is locked; the run should be retried."""
 
     kind = "store-unavailable"
+
+
+class StoreRejectedError(PermanentError):
+    """The database refused a value (too long, out of range, a broken constraint).
+
+    Retrying the same write fails the same way: the caller records it as the error of the
+    outlet or link whose data it was, and goes on with the others.
+    """
+
+    kind = "store-rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +179,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Mapping[str, An
     statement = _insert(conn, table).on_conflict_do_nothing().returning(key)
     inserted = 0
     for row in rows:
-        inserted += len(conn.execute(statement, dict(row)).all())
+        inserted += len(conn.execute(statement, fit_row(table, row)).all())
     return inserted
 
 
@@ -198,6 +209,10 @@ class Store:
             # The driver's message can include the DSN; keep only its first line, without secrets.
             reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
             raise StoreUnavailableError(f"database unavailable: {reason}") from error
+        except (DataError, IntegrityError) as error:
+            # First line only: the rest repeats the statement and its (network-sourced) values.
+            reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+            raise StoreRejectedError(f"database refused a value: {reason}") from error
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""
@@ -571,7 +586,7 @@ class Store:
                 update(t.articles)
                 .where(c.id == article_key)
                 .values(
-                    **{**fields, "published_at": published},
+                    **fit_row(t.articles, {**fields, "published_at": published}),
                     current_version_id=version,
                     updated_at=now,
                     version_count=select(func.count())

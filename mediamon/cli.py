@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from schemas.errors import MediamonError
 
@@ -193,13 +194,19 @@ def outlets() -> None:
             if row["last_error_kind"]
             else ""
         )
+        # Text, never markup: a URL or error message from the network may hold "[/]".
         table.add_row(
-            row["outlet_id"],
-            row["kind"],
-            row["url"],
-            str(row["last_success_at"] or "never"),
-            str(row["consecutive_failures"]),
-            error[:80],
+            *(
+                Text(value)
+                for value in (
+                    row["outlet_id"],
+                    row["kind"],
+                    row["url"],
+                    str(row["last_success_at"] or "never"),
+                    str(row["consecutive_failures"]),
+                    error[:80],
+                )
+            )
         )
     store.dispose()
     console.print(table)
@@ -216,14 +223,17 @@ def explain(article_id: str) -> None:
     store = Store.open(settings.database_url)
     try:
         summary = store.article_summary(article_id)
+        # Titles, URLs and ids come from the network or the command line: Text, never markup.
         if summary is None:
-            console.print(f"[red]no article with id {article_id}[/]")
+            console.print(Text(f"no article with id {article_id}", style="red"))
             raise typer.Exit(1)
-        console.print(f"[bold]{summary['title'] or '(no title)'}[/]")
-        console.print(f"{summary['outlet_id']}  {summary['canonical_url']}")
+        console.print(Text(summary["title"] or "(no title)", style="bold"))
+        console.print(Text(f"{summary['outlet_id']}  {summary['canonical_url']}"))
         console.print(
-            f"language: {summary['language']} "
-            f"(confidence {summary['language_confidence'] or 0:.2f})"
+            Text(
+                f"language: {summary['language']} "
+                f"(confidence {summary['language_confidence'] or 0:.2f})"
+            )
         )
         console.print(format_tag_explanation(store.article_tags(article_id)), markup=False)
     finally:
@@ -251,5 +261,6 @@ def entrypoint() -> None:
     try:
         app()
     except MediamonError as error:
-        console.print(f"[red]error[/] ({error.kind}): {error.message}")
+        # The message may quote a URL or a server's answer: Text, never markup.
+        console.print(Text.assemble(("error", "red"), f" ({error.kind}): {error.message}"))
         raise SystemExit(1) from error

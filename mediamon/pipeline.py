@@ -10,6 +10,8 @@ recorded as that outlet's or URL's error and never stops the others.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,10 +23,16 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import OperationalError
 
 from connectors.archive import RawArchive
-from connectors.discovery import DiscoveryResult, discover_outlet
+from connectors.discovery import DiscoveryResult, DiscoverySettings, discover_outlet
 from connectors.http import Fetcher, FetchSettings
 from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
-from connectors.store import PendingLink, Store, StoreUnavailableError, capture_row
+from connectors.store import (
+    PendingLink,
+    Store,
+    StoreRejectedError,
+    StoreUnavailableError,
+    capture_row,
+)
 from mediamon.settings import Settings
 from mediamon.taxonomy_file import load_compiled_taxonomy
 from schemas.errors import MediamonError, PermanentError
@@ -154,7 +162,15 @@ def discover(services: Services, outlets: Sequence[Outlet]) -> StageReport:
     workers = max(1, min(services.settings.fetch_workers, len(outlets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discover") as pool:
         futures = [
-            pool.submit(discover_outlet, outlet, services.fetcher, feed_state=validators[outlet.id])
+            pool.submit(
+                discover_outlet,
+                outlet,
+                services.fetcher,
+                feed_state=validators[outlet.id],
+                settings=DiscoverySettings(
+                    max_links_per_outlet=services.settings.max_links_per_outlet
+                ),
+            )
             for outlet in outlets
         ]
         for outlet, future in zip(outlets, futures, strict=True):
@@ -169,29 +185,34 @@ def _record_discovery(
     now: datetime,
     report: StageReport,
 ) -> None:
+    rejected: StoreRejectedError | None = None
+    try:
+        new = services.store.record_links(result.links, now)
+    except StoreRejectedError as error:
+        # A value the database refuses is this outlet's error, recorded on the sources that
+        # gave links; the other outlets' links are written all the same.
+        rejected, new = error, 0
     for source in result.sources:
+        failure = source.error or (rejected if source.link_count else None)
         services.store.record_source_result(
             outlet.id,
             source.kind,
             source.url,
             now=now,
-            error=source.error,
+            error=failure,
             etag=source.etag,
             last_modified=source.last_modified,
             links=source.link_count,
         )
-        if source.error is not None:
-            report.errors.append(
-                (f"{outlet.id} {source.url}", source.error.kind, source.error.message)
-            )
+        if failure is not None:
+            report.errors.append((f"{outlet.id} {source.url}", failure.kind, failure.message))
             log.warning(
                 "discovery failed outlet=%s source=%s kind=%s: %s",
                 outlet.id,
                 source.url,
-                source.error.kind,
-                source.error.message,
+                failure.kind,
+                failure.message,
             )
-    new = services.store.record_links(result.links, now)
     report.add("links_seen", len(result.links))
     report.add("links_new", new)
     report.add("outlets")
@@ -205,15 +226,22 @@ def fetch_pending(
     limit: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[StageReport, list[str]]:
-    """Fetch, archive, extract, tag and store every pending link of the outlets.
+    """Fetch, archive, extract, tag and store the pending links of the outlets.
 
-    Returns the report and the ids of articles that were created or changed.
+    Each outlet gets at most `settings.max_fetches_per_outlet` links and
+    `settings.outlet_time_budget` seconds per run (its links are fetched side by side with the
+    other outlets'); the links left over stay pending for the next run and are counted
+    (`links_deferred`). Returns the report and the ids of articles created or changed.
     """
     report = StageReport()
     by_id = {o.id: o for o in outlets}
     pending = services.store.pending_links([o.id for o in outlets], limit=limit)
+    pending = _cap_per_outlet(pending, services.settings.max_fetches_per_outlet, report)
     changed: list[str] = []
     requests = [(item, by_id[item.link.outlet_id]) for item in pending]
+    # A duration, not a timestamp: the monotonic clock, not services.clock.
+    deadline = time.monotonic() + services.settings.outlet_time_budget
+    unanswered = {item.id: item.link.outlet_id for item in pending}
     done = 0
     for (item, outlet), outcome in services.fetcher.fetch_many(
         requests,
@@ -225,8 +253,10 @@ def fetch_pending(
             "requests_per_second": request[1].requests_per_second,
         },
         max_workers=services.settings.fetch_workers,
+        give_up=lambda _request: time.monotonic() > deadline,
     ):
         now = services.clock()
+        unanswered.pop(item.id, None)
         done += 1
         if on_progress is not None:
             on_progress(done, len(requests))
@@ -242,10 +272,53 @@ def fetch_pending(
                 outcome.message,
             )
             continue
-        article_id = process_page(services, item, outcome, now, report)
+        try:
+            article_id = process_page(services, item, outcome, now, report)
+        except StoreRejectedError as error:
+            # The database refused this page's values: the link's error, not the run's.
+            services.store.mark_link_failed(item.id, error, now)
+            report.add(f"store_failed:{error.kind}")
+            report.errors.append((item.link.url, error.kind, error.message))
+            log.warning(
+                "store refused outlet=%s url=%s: %s", outlet.id, item.link.url, error.message
+            )
+            continue
         if article_id:
             changed.append(article_id)
+    _record_budget_left(unanswered, services.settings.outlet_time_budget, report)
     return report, changed
+
+
+def _cap_per_outlet(
+    pending: Sequence[PendingLink], cap: int, report: StageReport
+) -> list[PendingLink]:
+    """The first `cap` pending links of each outlet (oldest first); the rest wait, counted."""
+    taken: dict[str, int] = {}
+    kept: list[PendingLink] = []
+    for item in pending:
+        outlet_id = item.link.outlet_id
+        if taken.get(outlet_id, 0) < cap:
+            taken[outlet_id] = taken.get(outlet_id, 0) + 1
+            kept.append(item)
+    deferred = Counter(item.link.outlet_id for item in pending) - Counter(taken)
+    for outlet_id, count in sorted(deferred.items()):
+        report.add("links_deferred", count)
+        log.info("fetch cap outlet=%s cap=%d deferred=%d", outlet_id, cap, count)
+    return kept
+
+
+def _record_budget_left(unanswered: dict[str, str], budget: float, report: StageReport) -> None:
+    """Count, per outlet, the links its time budget left unfetched (still pending in the store)."""
+    for outlet_id, count in sorted(Counter(unanswered.values()).items()):
+        report.add("links_deferred", count)
+        report.errors.append(
+            (
+                outlet_id,
+                "time-budget",
+                f"{count} links left for the next run after the {budget:.0f} s budget",
+            )
+        )
+        log.warning("time budget spent outlet=%s budget=%.0f deferred=%d", outlet_id, budget, count)
 
 
 def _origin(url: str) -> tuple[str, int | None] | None:

@@ -213,7 +213,7 @@ def rollout(
     result.stories = len(story_versions)
 
     new = sorted(new_articles | {stories_name})
-    search.client.indices.refresh(index=",".join(new))
+    search.refresh(",".join(new))
     built_articles = search.count_index(",".join(sorted(new_articles))) if new_articles else 0
     built_stories = search.count_index(stories_name)
     if built_articles != result.articles or built_stories != result.stories:

@@ -36,6 +36,12 @@ class Settings:
     fetch_workers: int = 8
     requests_per_second: float = 1.0
     samples_base_port: int = 18100
+    # Per outlet and run: links kept from discovery, links fetched, and seconds of fetching;
+    # what is left stays pending for the next run (1,000 links that never answer would
+    # otherwise hold one run for hours).
+    max_links_per_outlet: int = 50_000
+    max_fetches_per_outlet: int = 1_000
+    outlet_time_budget: float = 1_800.0
 
     @property
     def archive_dir(self) -> Path:
@@ -79,4 +85,7 @@ def load_settings(
         fetch_workers=int(env.get("MEDIAMON_FETCH_WORKERS", "8")),
         requests_per_second=float(env.get("MEDIAMON_REQUESTS_PER_SECOND", "1.0")),
         samples_base_port=int(env.get("MEDIAMON_SAMPLES_BASE_PORT", "18100")),
+        max_links_per_outlet=int(env.get("MEDIAMON_MAX_LINKS_PER_OUTLET", "50000")),
+        max_fetches_per_outlet=int(env.get("MEDIAMON_MAX_FETCHES_PER_OUTLET", "1000")),
+        outlet_time_budget=float(env.get("MEDIAMON_OUTLET_TIME_BUDGET", "1800")),
     )

@@ -26,12 +26,16 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
+from schemas import tables
+from schemas.bounds import column_bound
 from schemas.errors import ConfigError
 from schemas.records import Outlet
+from schemas.url_patterns import UnsafePatternError, check_url_pattern
 from schemas.yamldoc import Locations, parse_yaml_with_lines
 
 _OUTLET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+_COUNTRY_MAX = column_bound(tables.outlets, "country") or 8
 _FIELDS = {
     "id",
     "name",
@@ -140,11 +144,9 @@ def load_registry_document(
             if not isinstance(pattern, str):
                 raise where.error((*path, "article_url_pattern"), label, "must be a string")
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise where.error(
-                    (*path, "article_url_pattern"), label, f"invalid regular expression: {exc}"
-                ) from exc
+                check_url_pattern(pattern)
+            except UnsafePatternError as exc:
+                raise where.error((*path, "article_url_pattern"), label, str(exc)) from exc
         rate = entry.get("requests_per_second")
         if rate is not None and (
             isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
@@ -159,6 +161,12 @@ def load_registry_document(
         country = entry.get("country")
         if country is not None and not isinstance(country, str):
             raise where.error((*path, "country"), label, "must be a string")
+        if country is not None and len(country) > _COUNTRY_MAX:
+            raise where.error(
+                (*path, "country"),
+                label,
+                f"must be at most {_COUNTRY_MAX} characters (an ISO 3166 code such as RU)",
+            )
         outlets.append(
             Outlet(
                 id=outlet_id,

@@ -4,7 +4,9 @@ Order of evidence (strongest first): a byte-order mark, the HTTP `charset` param
 document's own `<meta charset>` / `http-equiv` / XML declaration, then statistical detection
 (charset-normalizer). A declaration is only believed when the bytes agree with it: pages that
 declare a legacy charset but whose bytes are valid UTF-8 (archives that transcoded them on save)
-are decoded as UTF-8, and a page that declares UTF-8 but is not valid UTF-8 goes to detection.
+are decoded as UTF-8. A page that declares UTF-8 but is not valid UTF-8 throughout is decoded
+segment by segment (UTF-8 where it is, a detected legacy code page for the rest) when it holds
+real UTF-8 text, and goes to detection as a whole when it does not.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def _language_hint(body: bytes) -> str | None:
     return code.decode("ascii").lower()
 
 
-def _detect(body: bytes) -> str:
+def _detect(body: bytes, hint_source: bytes | None = None) -> str:
     results = [r for r in from_bytes(body) if r.encoding]
     if not results:
         return "cp1252"
@@ -157,7 +159,7 @@ def _detect(body: bytes) -> str:
             tied.append(codec)
     if not tied:
         return "cp1252"
-    language = _language_hint(body)
+    language = _language_hint(body if hint_source is None else hint_source)
     preferred = _LEGACY_BY_LANGUAGE.get(language or "", "cp1252")
     if preferred in tied:
         return preferred
@@ -173,6 +175,52 @@ def _detect(body: bytes) -> str:
         if codec in tied:
             return codec
     return tied[0]
+
+
+# One or more well-formed UTF-8 sequences (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+_UTF8_RUN = re.compile(
+    rb"(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+    rb"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})+"
+)
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+# Legacy text holds a well-formed UTF-8 pair only by accident (an upper-case letter before a
+# symbol); a real UTF-8 page with a pasted legacy fragment holds many. Below one real sequence
+# per this many broken runs, the UTF-8 declaration is taken as wrong for the whole body.
+_BROKEN_RUNS_PER_SEQUENCE = 10
+
+
+def _decode_mixed_utf8(body: bytes) -> str | None:
+    """Decode a declared-UTF-8 body that is not valid UTF-8 throughout, segment by segment.
+
+    Well-formed UTF-8 stays UTF-8; each run of bytes that is not is decoded with the legacy
+    code page detected on those runs alone (what a CMS pasting a cp1252 or cp1251 fragment into
+    a UTF-8 template produces). None when the body has too few real UTF-8 sequences to believe
+    the declaration at all.
+    """
+    valid = list(_UTF8_RUN.finditer(body))
+    broken: list[tuple[int, int]] = []
+    position = 0
+    for match in valid:
+        if match.start() > position:
+            broken.append((position, match.start()))
+        position = match.end()
+    if position < len(body):
+        broken.append((position, len(body)))
+    sequences = sum(len(_UTF8_MULTIBYTE.findall(match.group())) for match in valid)
+    if sequences == 0 or sequences * _BROKEN_RUNS_PER_SEQUENCE < len(broken):
+        return None
+    legacy = _detect(b" ".join(body[start:end] for start, end in broken), hint_source=body)
+    if legacy == "utf-8":
+        legacy = "cp1252"
+    parts: list[str] = []
+    position = 0
+    for start, end in broken:
+        parts.append(body[position:start].decode("utf-8"))
+        parts.append(body[start:end].decode(legacy, errors="replace"))
+        position = end
+    parts.append(body[position:].decode("utf-8"))
+    return "".join(parts)
 
 
 def decode_html(body: bytes, content_type_header: str | None) -> tuple[str, str]:
@@ -203,6 +251,11 @@ def decode_html(body: bytes, content_type_header: str | None) -> tuple[str, str]
     for codec in declared:
         if codec != "utf-8" and _decodes_strictly(body, codec):
             return body.decode(codec), codec
+
+    if "utf-8" in declared:
+        mixed = _decode_mixed_utf8(body)
+        if mixed is not None:
+            return mixed, "utf-8"
 
     codec = _detect(body)
     return body.decode(codec, errors="replace"), codec

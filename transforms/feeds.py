@@ -28,6 +28,7 @@ import feedparser
 import lxml.html
 from lxml import etree
 
+from schemas.bounds import language_tag
 from schemas.errors import PermanentError
 from schemas.records import DiscoveredLink, SourceKind
 from transforms.sections import resolve_http_url
@@ -313,10 +314,9 @@ def _entry_language(entry: Mapping[str, Any]) -> str | None:
 
 
 def _clean_language(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    value = value.strip().replace("_", "-").lower()
-    return value or None
+    # A hostile or broken feed's 200-character <language> must not reach the column.
+    tag = language_tag(value)
+    return tag.lower() if tag else None
 
 
 def _clean_text(value: object) -> str | None:

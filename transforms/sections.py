@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-import re
+import time
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import lxml.html
+import regex
 from lxml import etree
 
 from schemas.errors import PermanentError
 from schemas.records import DiscoveredLink, SourceKind
+from schemas.url_patterns import UnsafePatternError, compile_url_pattern
 
 __all__ = ["extract_article_links", "resolve_http_url", "same_site"]
 
 # Host prefixes that name the same site (a link from www.x.org to x.org or m.x.org stays home).
 _SAME_SITE_PREFIXES = ("www.", "m.", "amp.", "mobile.")
 _TITLE_MAX_CHARS = 300
+# Seconds of pattern matching one section page may take in all (a real pattern needs
+# microseconds per link; a backtracking one is stopped here).
+DEFAULT_PATTERN_BUDGET = 1.0
+
+
+def _matches(matcher: regex.Pattern[str], url: str, deadline: float, pattern: str) -> bool:
+    """Whether the pattern is found in `url`, within what is left of the page's budget."""
+    remaining = deadline - time.monotonic()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        return matcher.search(url, timeout=remaining) is not None
+    except TimeoutError as error:
+        raise PermanentError(
+            f"article URL pattern {pattern!r} took too long on {url[:200]!r}: "
+            "it backtracks; rewrite it without nested or overlapping repeats",
+            kind="pattern-timeout",
+        ) from error
 
 
 def extract_article_links(
@@ -25,6 +45,7 @@ def extract_article_links(
     pattern: str | None,
     outlet_id: str,
     encoding: str | None = None,
+    pattern_budget: float = DEFAULT_PATTERN_BUDGET,
 ) -> list[DiscoveredLink]:
     """Return the links of a section page that lead to articles of the same site, in page order.
 
@@ -33,15 +54,19 @@ def extract_article_links(
     are skipped; when `pattern` (the outlet's article URL regex, searched anywhere in the URL) is
     given, only matching URLs are kept. `encoding` (a Python codec name, e.g. from the HTTP
     header) decodes the page; without it the parser reads the page's own declaration.
-    Raises PermanentError(kind="bad-pattern") for an invalid regex; an empty or unparsable page
-    yields an empty list.
+    Raises PermanentError(kind="bad-pattern") for an invalid or unsafe regex (see
+    `schemas.url_patterns`), and kind "pattern-timeout" when matching the page's links takes
+    longer than `pattern_budget` seconds in all; an empty or unparsable page yields an empty list.
     """
     try:
-        matcher = re.compile(pattern) if pattern else None
-    except re.error as error:
+        matcher = compile_url_pattern(pattern) if pattern else None
+    except UnsafePatternError as error:
         raise PermanentError(
-            f"invalid article URL pattern {pattern!r}: {error}", kind="bad-pattern"
+            f"article URL pattern {pattern!r}: {error}", kind="bad-pattern"
         ) from error
+    # A CPU bound, not data: the budget is shared by every link of the page, so a page of
+    # thousands of links each just under a per-match limit cannot add up to hours.
+    deadline = time.monotonic() + pattern_budget
     if not html.strip():
         return []
     document = _parse_html(html, encoding)
@@ -60,7 +85,7 @@ def extract_article_links(
         url = resolve_http_url(href, base)
         if url is None or not same_site(urlsplit(url).hostname or "", home_host):
             continue
-        if matcher is not None and not matcher.search(url):
+        if matcher is not None and not _matches(matcher, url, deadline, pattern or ""):
             continue
         title = _anchor_title(anchor)
         known = found.get(url)

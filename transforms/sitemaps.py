@@ -10,11 +10,13 @@ sitemaps.org protocol allows.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
+from schemas.bounds import language_tag
 from schemas.errors import PermanentError
 from schemas.records import DiscoveredLink, SourceKind
 from transforms.feeds import decompress_gzip_bounded
@@ -84,12 +86,17 @@ def parse_sitemap(
     outlet_id: str,
     source_url: str,
     max_bytes: int = DEFAULT_MAX_SITEMAP_BYTES,
+    max_children: int | None = None,
+    max_entries: int | None = None,
 ) -> SitemapResult:
     """Return the child sitemaps and URL entries of a sitemap document, URLs deduplicated.
 
     `news:publication_date` becomes the link's `published_at` (UTC), `news:title` its title and
     `news:language` its language; `lastmod` is kept beside it. Relative locations resolve
     against `source_url`; only http(s) URLs are kept. An empty urlset returns an empty result.
+    With `max_children` / `max_entries`, at most that many of each are returned (the first in
+    document order) and parsing stops once the document's own kind is full: an index of 700,000
+    children costs no more than the cap.
 
     Raises PermanentError(kind="malformed-sitemap") for a document that is neither a sitemap
     nor a plain-text URL list, and kind "decompression-bomb" / "too-large" past `max_bytes`.
@@ -102,22 +109,19 @@ def parse_sitemap(
     if not stripped:
         raise PermanentError(f"empty sitemap at {source_url}", kind="malformed-sitemap")
     if not stripped.startswith(b"<"):
-        return _parse_text_sitemap(stripped, outlet_id=outlet_id, source_url=source_url)
-
-    root, xml_errors = _parse_xml(body, source_url)
-    root_name = _local_name(root)
-    if root_name not in ("urlset", "sitemapindex"):
-        raise PermanentError(
-            f"{source_url} is not a sitemap (root element <{root_name}>)", kind="malformed-sitemap"
+        return _parse_text_sitemap(
+            stripped, outlet_id=outlet_id, source_url=source_url, max_items=max_entries
         )
+
     children: list[SitemapChild] = []
     entries: list[SitemapEntry] = []
     seen: set[str] = set()
-    for element in root:
-        if not isinstance(element.tag, str):
-            continue  # comments and processing instructions
+    stream = _SitemapStream(body, source_url)
+    for element in stream.items():
         name = _local_name(element)
         fields = _child_texts(element)
+        if stream.full(name, len(children), len(entries), max_children, max_entries):
+            break  # the rest of the document is never parsed
         url = resolve_http_url(fields.get("loc", ""), source_url)
         if url is None or url in seen:
             continue
@@ -133,9 +137,10 @@ def parse_sitemap(
                 source_url=source_url,
                 title=_clean(fields.get("news/title")),
                 published_at=parse_w3c_datetime(fields.get("news/publication_date")),
-                language=_clean(fields.get("news/publication/language")),
+                language=language_tag(fields.get("news/publication/language")),
             )
             entries.append(SitemapEntry(link=link, lastmod=lastmod))
+    xml_errors = stream.errors()
     if xml_errors and not children and not entries:
         # Recovery salvaged nothing: report the damage rather than an empty (healthy) sitemap.
         raise PermanentError(
@@ -178,33 +183,98 @@ def _offset_tz(offset: str) -> timezone:
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4])))
 
 
-def _parse_xml(body: bytes, source_url: str) -> tuple[etree._Element, str]:
-    """The root element and a summary of the errors recovery had to skip ("" when none)."""
-    # recover=True keeps the entries before a broken tag (real sitemaps are often truncated);
-    # resolve_entities/no_network/load_dtd defuse entity bombs and external entities.
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        recover=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    try:
-        root = etree.fromstring(body, parser=parser)
-    except etree.XMLSyntaxError as error:
-        raise PermanentError(
-            f"malformed sitemap at {source_url}: {error}", kind="malformed-sitemap"
-        ) from error
-    if root is None:
-        raise PermanentError(
-            f"malformed sitemap at {source_url}: no root element", kind="malformed-sitemap"
+class _SitemapStream:
+    """The `<url>` / `<sitemap>` elements of an XML sitemap, parsed incrementally.
+
+    The document is fed to lxml in chunks and each item is freed once read, so a capped caller
+    stops the parse early and memory holds one chunk and one item, not a tree of 700,000.
+    """
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, body: bytes, source_url: str) -> None:
+        self._body = body
+        self._source_url = source_url
+        self.root_name = ""
+        # recover=True keeps the entries before a broken tag (real sitemaps are often
+        # truncated); resolve_entities/no_network/load_dtd defuse entity bombs and external
+        # entities; without huge_tree libxml2's own limits on depth and text size stay on.
+        self._parser = etree.XMLPullParser(
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            recover=True,
+            remove_comments=True,
+            remove_pis=True,
         )
-    errors = [entry for entry in parser.error_log if entry.level >= etree.ErrorLevels.ERROR]
-    summary = "; ".join(f"line {entry.line}: {entry.message}" for entry in errors[:3])
-    return root, summary
+
+    def items(self) -> Iterator[etree._Element]:
+        """Yield each element directly under the root; raise for a document that is no sitemap."""
+        depth = 0
+        root: etree._Element | None = None
+        for start in range(0, len(self._body) + 1, self._CHUNK):
+            chunk = self._body[start : start + self._CHUNK]
+            try:
+                if chunk:
+                    self._parser.feed(chunk)
+                else:
+                    self._parser.close()
+                events = list(self._parser.read_events())
+            except etree.XMLSyntaxError as error:
+                if root is None:
+                    raise PermanentError(
+                        f"malformed sitemap at {self._source_url}: {error}",
+                        kind="malformed-sitemap",
+                    ) from error
+                return
+            for event, element in events:
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root = element
+                        self.root_name = _local_name(root)
+                        if self.root_name not in ("urlset", "sitemapindex"):
+                            raise PermanentError(
+                                f"{self._source_url} is not a sitemap "
+                                f"(root element <{self.root_name}>)",
+                                kind="malformed-sitemap",
+                            )
+                    continue
+                depth -= 1
+                if depth == 1 and root is not None and isinstance(element.tag, str):
+                    yield element
+                    # Free what was read: the item, and its already-seen siblings.
+                    element.clear(keep_tail=False)
+                    while element.getprevious() is not None:
+                        del root[0]
+        if root is None:
+            raise PermanentError(
+                f"malformed sitemap at {self._source_url}: no root element",
+                kind="malformed-sitemap",
+            )
+
+    def full(
+        self,
+        item: str,
+        children: int,
+        entries: int,
+        max_children: int | None,
+        max_entries: int | None,
+    ) -> bool:
+        """Whether no more items of this document's kind can be taken (stop reading)."""
+        if item == "sitemap" or self.root_name == "sitemapindex":
+            return max_children is not None and children >= max_children
+        return max_entries is not None and entries >= max_entries
+
+    def errors(self) -> str:
+        """A summary of the errors recovery had to skip ("" when none)."""
+        errors = [
+            entry for entry in self._parser.feed_error_log if entry.level >= etree.ErrorLevels.ERROR
+        ]
+        return "; ".join(f"line {entry.line}: {entry.message}" for entry in errors[:3])
 
 
 def _child_texts(element: etree._Element) -> dict[str, str]:
@@ -253,7 +323,9 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def _parse_text_sitemap(body: bytes, *, outlet_id: str, source_url: str) -> SitemapResult:
+def _parse_text_sitemap(
+    body: bytes, *, outlet_id: str, source_url: str, max_items: int | None = None
+) -> SitemapResult:
     """A text sitemap: one absolute URL per line (sitemaps.org), UTF-8."""
     text = body.decode("utf-8", errors="replace")
     entries: list[SitemapEntry] = []
@@ -262,6 +334,8 @@ def _parse_text_sitemap(body: bytes, *, outlet_id: str, source_url: str) -> Site
         line = line.strip()
         if not line:
             continue
+        if max_items is not None and len(entries) >= max_items:
+            break
         if not line.lower().startswith(("http://", "https://")):
             raise PermanentError(
                 f"{source_url} is neither an XML nor a text sitemap (line {line[:60]!r})",

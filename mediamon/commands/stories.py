@@ -20,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from connectors.story_audit import AuditMember, StoryAudit
@@ -102,8 +103,9 @@ def stories_command(
     for listing in listings:
         origin = listing.origin
         when = _show_time(origin.published_at)
+        # Titles and URLs come from the network: Text, never markup ("[/]" in a title).
         table = Table(
-            title=f"story {listing.story_id[:12]} — {origin.title or '(no title)'}",
+            title=Text(f"story {listing.story_id[:12]} — {origin.title or '(no title)'}"),
             title_justify="left",
         )
         for column in (
@@ -121,13 +123,13 @@ def stories_command(
         table.add_row(
             "origin",
             origin.outlet_id,
-            origin.language or "",
+            Text(origin.language or ""),
             when,
             "",
             "origin",
             "",
             "",
-            origin.url,
+            Text(origin.url),
         )
         for copy in listing.copies:
             table.add_row(
@@ -139,7 +141,7 @@ def stories_command(
                 copy.relation,
                 f"{copy.score:.2f}",
                 (copy.matched_article_id or "")[:10],
-                copy.url,
+                Text(copy.url),
             )
         console.print(table)
 

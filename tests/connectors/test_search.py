@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 
 from connectors.localsearch import LocalSearchServer, free_port
-from connectors.search import IndexAction, SearchIndex, SearchSettings, SearchUnavailableError
+from connectors.search import (
+    BulkOutcome,
+    IndexAction,
+    SearchAuthError,
+    SearchConfigError,
+    SearchIndex,
+    SearchRequestError,
+    SearchSettings,
+    SearchUnavailableError,
+)
+from schemas.errors import MediamonError
 from schemas.index import article_index_name, articles_alias
+from tests.reliability.hostileserver import FailingSearch
 
 
 def _doc(article_id: str, month: int) -> dict[str, object]:
@@ -87,3 +98,60 @@ def test_an_unreachable_cluster_is_a_transient_error() -> None:
         index.ensure_layout()
     with pytest.raises(SearchUnavailableError):
         index.bulk([IndexAction("x-articles-v1-2018.09", "a", {"article_id": "a"})])
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (501, SearchUnavailableError),
+        (500, SearchUnavailableError),
+        (429, SearchUnavailableError),
+        (408, SearchUnavailableError),
+        (401, SearchAuthError),
+        (403, SearchAuthError),
+        (400, SearchRequestError),
+        (405, SearchRequestError),
+        (418, SearchRequestError),
+    ],
+)
+def test_every_error_status_of_every_call_is_a_typed_error(
+    status: int, expected: type[MediamonError]
+) -> None:
+    with FailingSearch(status) as failing:
+        index = SearchIndex(SearchSettings(url=failing.url, prefix="x", request_timeout=5))
+        calls = {
+            "layout": index.ensure_layout,
+            "list": lambda: index.list_indices("x-*"),
+            "aliases": lambda: index.alias_indices("x-articles"),
+            "create": lambda: index.create_index("x-new", {}),
+            "templates": lambda: index.put_templates({"x": {"index_patterns": ["x-*"]}}),
+            "swap": lambda: index.update_aliases([{"add": {"index": "x", "alias": "y"}}]),
+            "delete": lambda: index.delete_indices(["x-old"]),
+            "missing": lambda: index.missing_documents([("a", "x-articles")]),
+            "count": lambda: index.count_index("x-articles"),
+            "refresh": index.refresh,
+            "bulk": lambda: index.bulk([IndexAction("x-a", "a", {"article_id": "a"})]),
+        }
+        raised: dict[str, type[Exception] | None] = {}
+        for name, call in calls.items():
+            try:
+                outcome = call()
+            except MediamonError as error:
+                raised[name] = type(error)
+                continue
+            raised[name] = None
+            # bulk reports a refused request per document, which stays pending
+            assert isinstance(outcome, BulkOutcome)
+            assert not outcome.succeeded
+        index.close()
+    assert raised == {name: None if name == "bulk" else expected for name in calls}
+
+
+def test_a_malformed_search_url_names_the_problem_without_the_password() -> None:
+    secret = "Url-Secret-77a2"
+    with pytest.raises(SearchConfigError) as caught:
+        SearchIndex(SearchSettings(url=f"http://elastic:{secret}@127.0.0.1:notaport"))
+    assert secret not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+    assert "http://***@127.0.0.1:notaport" in str(caught.value)

@@ -62,9 +62,34 @@ def test_relative_source_urls_resolve_against_the_homepage() -> None:
             "outlet 'ria-ru' (#1): field '(entry)': needs at least one of feeds",
         ),
         ("outlets: [\n", "outlets.yaml:2: not valid YAML"),
+        # issue 16: the pattern that hung discovery forever on 34 letters and "!"
+        (
+            "outlets:\n  - id: ria-ru\n    homepage: https://ria.ru/\n    feeds: [/rss]\n"
+            "    article_url_pattern: '^https?://[^/]+/(\\w+-?)+\\.html$'\n",
+            "outlets.yaml:5: outlet 'ria-ru' (#1): field 'article_url_pattern': nested quantifier",
+        ),
+        # issue 16: longer than the store's outlets.country column (a DataError on PostgreSQL)
+        (
+            "outlets:\n  - id: ria-ru\n    homepage: https://ria.ru/\n    feeds: [/rss]\n"
+            "    country: Russian Federation\n",
+            "outlets.yaml:5: outlet 'ria-ru' (#1): field 'country': must be at most 8 characters",
+        ),
     ],
 )
 def test_a_malformed_registry_names_file_line_outlet_and_field(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_registry_text(text, source="outlets.yaml")
     assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"/\d{8}/", r"/news/[\w-]+\.html$", r"(\d{2}/){2}", r"(?>[a-z]+/)*\d+", r"\p{L}+/\d+"],
+)
+def test_patterns_without_nested_repeats_load(pattern: str) -> None:
+    text = (
+        "outlets:\n  - id: ria-ru\n    homepage: https://ria.ru/\n    sections: [/]\n"
+        f"    article_url_pattern: '{pattern}'\n"
+    )
+    [outlet] = parse_registry_text(text, source="outlets.yaml")
+    assert outlet.article_url_pattern == pattern

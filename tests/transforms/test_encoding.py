@@ -115,3 +115,28 @@ def test_declaration_sniffing_reads_meta_and_xml() -> None:
         == "gbk"
     )
     assert sniff_declared_charset(b"<html><p>none</p></html>") is None
+
+
+def test_declared_utf8_body_with_a_legacy_fragment_decodes_segment_by_segment() -> None:
+    """Constructed: a real UTF-8 page (French) with a cp1252 fragment pasted in, as a CMS
+    template does; the page stays UTF-8 and only the fragment is read as cp1252."""
+    page = (DATA / "pages" / "fr" / "20minutes-fr__htmldate-ciaran.html").read_bytes()
+    fragment = "<p>Café mixed, déjà vu</p>"
+    body = page.replace(b"<p>", fragment.encode("cp1252") + b"<p>", 1)
+    text, codec = decode_html(body, "text/html; charset=utf-8")
+    whole, _ = decode_html(page, "text/html; charset=utf-8")
+    assert codec == "utf-8"
+    assert fragment in text  # not "CafГ© mixed" (the body read as cp1251 as a whole)
+    assert text.replace(fragment, "", 1) == whole  # the UTF-8 around it is untouched
+
+
+def test_declared_utf8_body_that_is_all_legacy_still_goes_to_detection(
+    manifest: list[dict[str, Any]],
+) -> None:
+    """A declaration that is simply wrong (no real UTF-8 in the body) is not segment-decoded."""
+    rows = _rows(manifest, "not valid UTF-8 (genuine legacy encoding)")
+    assert len(rows) >= 20
+    for row in rows:
+        body = (DATA / row["file"]).read_bytes()
+        _text, codec = decode_html(body, "text/html; charset=utf-8")
+        assert codec != "utf-8", row["file"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,28 @@ def test_bad_pattern_and_empty_pages():
 )
 def test_same_site(host, home, expected):
     assert same_site(host, home) is expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^https?://[^/]+/(x|x)+\.html$", r"^https?://[^/]+/(x|xx)+\.html$"],
+)
+def test_a_backtracking_pattern_is_stopped_within_the_page_budget(pattern: str) -> None:
+    """Constructed: a section page of 500 attacker links that backtracking patterns (which
+    pass the load-time check) cannot match; the page's budget bounds them all together."""
+    links = "".join(f'<a href="/{"x" * 40}{n}!">x</a>' for n in range(500))
+    html = f"<html><body>{links}</body></html>".encode()
+    started = time.monotonic()
+    with pytest.raises(PermanentError) as raised:
+        extract_article_links(
+            html,
+            base_url="https://www.example.org/",
+            pattern=pattern,
+            outlet_id="o",
+            pattern_budget=0.5,
+        )
+    elapsed = time.monotonic() - started
+    print(f"pattern {pattern}: stopped after {elapsed:.2f} s (budget 0.5 s)")
+    assert raised.value.kind == "pattern-timeout"
+    # The regex engine checks its timeout every few thousand steps: measured up to ~3 s late.
+    assert elapsed < 5

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import PermanentError
-from schemas.records import SourceKind
+from schemas.records import DiscoveredLink, SourceKind
 from transforms.sitemaps import parse_sitemap, parse_w3c_datetime
 
 SITEMAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sitemaps"
@@ -138,14 +138,21 @@ def test_entity_bomb_and_external_entity_are_not_expanded():
     )
     tracemalloc.start()
     started = time.monotonic()
+    links: tuple[DiscoveredLink, ...] = ()
+    kind = "ok"
     try:
-        result = parse_sitemap(bomb, outlet_id="o", source_url=SOURCE)
-        _current, peak = tracemalloc.get_traced_memory()
+        # libxml2's incremental parser stops at the amplification limit (a typed error); either
+        # way nothing is expanded.
+        links = parse_sitemap(bomb, outlet_id="o", source_url=SOURCE).links
+    except PermanentError as error:
+        kind = error.kind
     finally:
+        _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     assert time.monotonic() - started < 2
     assert peak < 10 * 1024 * 1024
-    assert all(len(link.url) < 200 for link in result.links)
+    assert kind in ("ok", "malformed-sitemap")
+    assert all(len(link.url) < 200 for link in links)
     xxe = (
         b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
         b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
