@@ -4,10 +4,12 @@ Measures, on the documents of the syndication dev set (same documents, same proc
 - baseline: the monolingual fingerprint of each article (`transforms.fingerprints.
   fingerprint_article`: normalisation, content words, MinHash, LSH bands, passage keys), and
   for reference datasketch MinHash over word 2-grams with 256 permutations;
-- embedding: `transforms.embeddings.embed_documents_with_units` (multilingual USE v3), weights
-  load timed apart from throughput;
+- embedding: `transforms.embeddings.embed_documents_with_units` (multilingual USE v3: one unit
+  per body sentence, up to 40), weights load timed apart from throughput; and, as the baseline
+  of issue 14, the units the encoder read before sentence alignment (title plus up to 12
+  paragraphs of at most 600 characters, 4,000 in all) encoded by the same encoder;
 - anchors: `transforms.crosslingual.extract_anchors`;
-- scoring: `score_crosslingual` over every pair, per pair.
+- scoring: `score_crosslingual` (sentence alignment) over every pair, per pair.
 Each timed phase runs `--repeat` times over the documents, phases interleaved, and keeps its
 fastest pass; the 1-minute load average is printed because the machine is shared. Peak RSS is
 the process high-water mark, read before the encoder loads and at the end.
@@ -65,6 +67,22 @@ def _datasketch_minhash(texts: list[str]) -> None:
         sketch.update_batch([f"{a} {b}".encode() for a, b in itertools.pairwise(words)])
 
 
+def _paragraph_units(title: str | None, text: str) -> list[str]:
+    """The units documents were encoded as before sentence alignment (the issue-14 baseline)."""
+    units = [" ".join(title.split())] if title and title.strip() else []
+    budget = 4000
+    for paragraph in text.split("\n\n"):
+        clean = " ".join(paragraph.split())
+        if not clean:
+            continue
+        if len(units) >= 13 or budget <= 0:
+            break
+        piece = clean[: min(600, budget)]
+        units.append(piece)
+        budget -= len(piece)
+    return units
+
+
 def measure(path: Path, repeat: int) -> dict[str, Any]:
     """Run every phase and return the figures as a dict (see module docstring)."""
     from transforms import embeddings
@@ -92,6 +110,9 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
         "fingerprint": lambda: [fingerprint_article(title, text) for title, text in documents],
         "datasketch": lambda: _datasketch_minhash([text for _, text in documents]),
         "embed": lambda: embeddings.embed_documents_with_units(documents),
+        "embed_paragraphs": lambda: embeddings._encode(
+            [unit for title, text in documents for unit in _paragraph_units(title, text)]
+        ),
         "anchors": lambda: [
             extract_anchors(title, text, language)
             for (title, text), language in zip(documents, languages, strict=True)
@@ -103,6 +124,7 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
             best[name] = min(best[name], _best_of(1, run))
     fingerprint_seconds, datasketch_seconds = best["fingerprint"], best["datasketch"]
     embed_seconds, anchor_seconds = best["embed"], best["anchors"]
+    paragraph_seconds = best["embed_paragraphs"]
     vectors = embeddings.embed_documents_with_units(documents)
     signals = [
         DocumentSignals(
@@ -133,6 +155,8 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
         "model_load_s": round(load_seconds, 2),
         "embed_docs_per_s": round(count / embed_seconds, 1),
         "embed_ms_per_doc": round(per_doc_embed_ms, 2),
+        "baseline_paragraph_units_ms_per_doc": round(1000 * paragraph_seconds / count, 2),
+        "embed_ratio_vs_paragraph_units": round(embed_seconds / paragraph_seconds, 2),
         "anchors_ms_per_doc": round(per_doc_anchor_ms, 3),
         "score_us_per_pair": round(1e6 * score_seconds / len(pairs), 1),
         "baseline_fingerprint_ms_per_doc": round(per_doc_fingerprint_ms, 3),

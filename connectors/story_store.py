@@ -108,14 +108,19 @@ def day_partition(moment: datetime) -> str:
 
 
 def bucket_rows(
-    article_id: str, fingerprint: Fingerprint, moment: datetime
+    article_id: str,
+    fingerprint: Fingerprint,
+    moment: datetime,
+    anchor_keys: Sequence[str] = (),
 ) -> list[dict[str, str]]:
     """Return the lsh_buckets rows of one article (day-partitioned keys plus global bands).
 
-    `moment` is the publication time, or the first-seen time of an undated article.
+    `moment` is the publication time, or the first-seen time of an undated article;
+    `anchor_keys` (cross-language anchor pairs, "x:...") are day-partitioned like passage keys.
     """
     partition = day_partition(moment)
-    keys = {f"{partition}:{key}" for key in (*fingerprint.band_keys, *fingerprint.passage_keys)}
+    own = (*fingerprint.band_keys, *fingerprint.passage_keys, *anchor_keys)
+    keys = {f"{partition}:{key}" for key in own}
     keys |= {f"{GLOBAL}:{key}" for key in fingerprint.band_keys}
     return [{"bucket": key, "article_id": article_id} for key in sorted(keys)]
 
@@ -213,6 +218,7 @@ class StoryStore:
         features: Mapping[str, Any],
         minhash: bytes,
         vector: bytes | None,
+        anchor_keys: Sequence[str] = (),
     ) -> bool:
         """Write the fingerprint and buckets of an article's current version.
 
@@ -251,7 +257,7 @@ class StoryStore:
             )
         else:
             conn.execute(t.fingerprints.insert().values(**row))
-        rows = bucket_rows(article.article_id, fingerprint, effective_time(article))
+        rows = bucket_rows(article.article_id, fingerprint, effective_time(article), anchor_keys)
         if rows:
             conn.execute(_insert(conn, t.lsh_buckets).on_conflict_do_nothing(), rows)
         return True
@@ -326,6 +332,54 @@ class StoryStore:
                     scores[other] += band_hits[other] + weights[other]
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [other for other, _ in ranked[: options.max_candidates]]
+
+    def anchor_candidates(
+        self,
+        conn: Connection,
+        article_id: str,
+        keys: Sequence[str],
+        moment: datetime,
+        options: CandidateOptions,
+        min_hits: int = 2,
+    ) -> list[str]:
+        """Return articles sharing at least `min_hits` anchor keys in the days around `moment`.
+
+        Keys shared by more than `max_bucket_size` articles are ignored (common figures and
+        names); best first (most keys shared), then by id, at most `max_candidates`.
+        """
+        value = as_utc(moment)
+        if not keys or value is None:
+            return []
+        probes = sorted(
+            f"{(value + timedelta(days=offset)).strftime('%Y%m%d')}:{key}"
+            for offset in range(-options.window_days, options.window_days + 1)
+            for key in keys
+        )
+        b = t.lsh_buckets.c
+        kept = [
+            str(key)
+            for key in conn.execute(
+                select(b.bucket)
+                .where(b.bucket.in_(bindparam("keys", expanding=True)))
+                .group_by(b.bucket)
+                .having(func.count() <= options.max_bucket_size + 1),
+                {"keys": probes},
+            ).scalars()
+        ]
+        if not kept:
+            return []
+        hits: Counter[str] = Counter()
+        for (other,) in conn.execute(
+            select(b.article_id).where(b.bucket.in_(bindparam("kept", expanding=True))),
+            {"kept": kept},
+        ):
+            if other != article_id:
+                hits[str(other)] += 1
+        ranked = sorted(
+            (other for other, count in hits.items() if count >= min_hits),
+            key=lambda other: (-hits[other], other),
+        )
+        return ranked[: options.max_candidates]
 
     def languages_of(self, conn: Connection, article_ids: Sequence[str]) -> dict[str, str | None]:
         """Return the stored language of each fingerprinted article among `article_ids`."""

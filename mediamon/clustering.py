@@ -113,6 +113,7 @@ class _Prepared:
     features: dict[str, Any]
     vector: bytes | None
     signals: Any
+    anchor_keys: tuple[str, ...] = ()
 
 
 def _anchors_to_json(anchors: Any) -> dict[str, Any]:
@@ -165,10 +166,15 @@ def _prepare(articles: Sequence[ArticleText], options: ClusteringOptions) -> lis
         features = serialise_features(fingerprint.features)
         features["len"] = len(article.text)
         vector = None
+        keys: tuple[str, ...] = ()
         if signal is not None:
+            from transforms.crosslingual import anchor_keys
+
             features["x"] = _anchors_to_json(signal.anchors)
+            features["sa"] = [sorted(anchors) for anchors in signal.sentence_anchors]
             vector = pack_vectors(signal.vector, getattr(signal, "units", ()))
-        prepared.append(_Prepared(article, fingerprint, features, vector, signal))
+            keys = anchor_keys(signal.sentence_anchors)
+        prepared.append(_Prepared(article, fingerprint, features, vector, signal, keys))
     return prepared
 
 
@@ -188,6 +194,7 @@ def _stored_signals(vector: bytes, extra: dict[str, Any], language: str | None) 
         language=language,
         length=int(extra.get("len", 0)),
         units=tuple(tuple(float(x) for x in row) for row in units),
+        sentence_anchors=tuple(frozenset(anchors) for anchors in extra.get("sa", ())),
     )
 
 
@@ -215,7 +222,7 @@ def _semantic_edges(
     across languages, `score_paraphrase` within one.
     """
     from transforms.crosslingual import score_crosslingual, score_paraphrase
-    from transforms.embeddings import DIMENSIONS
+    from transforms.embeddings import DIMENSIONS, SUPPORTED_LANGUAGES
 
     article = item.article
     if item.vector is None or "x" not in item.features:
@@ -246,8 +253,23 @@ def _semantic_edges(
     languages = store.languages_of(conn, eligible)
     same = [o for o in eligible if article.language and languages.get(o) == article.language]
     other_languages = [o for o in eligible if o not in set(same)]
+    # Outside the encoder's languages pooled vectors find nothing: candidates there come from
+    # shared anchor keys (figures and names that stand together in a sentence).
+    by_anchors = store.anchor_candidates(
+        conn, article.article_id, item.anchor_keys, effective_time(article), options.candidates
+    )
+    anchor_languages = store.languages_of(conn, by_anchors)
+    unencoded = [
+        other
+        for other in by_anchors
+        if anchor_languages.get(other) != article.language
+        and not {article.language, anchor_languages.get(other)} <= SUPPORTED_LANGUAGES
+        and tuple(sorted((article.article_id, other))) not in known
+    ]
     chosen = sorted(
-        same[: options.crosslingual_verify] + other_languages[: options.crosslingual_verify]
+        set(same[: options.crosslingual_verify])
+        | set(other_languages[: options.crosslingual_verify])
+        | set(unencoded[: options.crosslingual_verify])
     )
     stored = store.load_fingerprints(conn, chosen)
     mine = _stored_signals(item.vector, item.features, article.language)
@@ -293,6 +315,7 @@ def _assign_one(
             item.features,
             serialise_minhash(item.fingerprint.minhash),
             item.vector,
+            item.anchor_keys,
         )
         result.fingerprints_written += int(written)
         edges: list[Edge] = []

@@ -456,3 +456,29 @@ def test_arrival_order_with_translations_does_not_change_the_result(
     assert decisions_by_doc(store, ids) == week_reference
     rerun = assign_stories(store.engine, list(ids.values()), now=NOW)
     assert rerun.writes == 0, rerun.as_dict()
+
+
+def test_translations_outside_the_encoder_are_found_through_anchor_keys(store: Store) -> None:
+    # Real BBC articles and their NTREX human translations into Czech and Ukrainian (outside the
+    # encoder's languages), undated: every one is first seen at NOW, as in production.
+    path = Path(__file__).resolve().parents[1] / "resources" / "translations" / "ntrex128-bbc.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    docs = [
+        {
+            **row,
+            "outlet": f"ntrex-{row['language']}",
+            "url": f"https://ntrex-{row['language']}.invalid/{row['story'].split(':')[1]}",
+            "published_at": None,
+        }
+        for row in rows
+    ]
+    ids = save_documents(store, docs)
+    assign_stories(store.engine, sorted(ids.values()), now=NOW)
+    got = stories_by_doc(store, ids)
+    groups: dict[str, set[str]] = {}
+    for doc, (story, _relation) in got.items():
+        groups.setdefault(story, set()).add(doc)
+    assert sorted(map(sorted, groups.values())) == [
+        ["ntrex:bbc.381647:ces", "ntrex:bbc.381647:eng:origin"],
+        ["ntrex:bbc.381669:ces", "ntrex:bbc.381669:eng:origin", "ntrex:bbc.381669:ukr"],
+    ]

@@ -255,7 +255,8 @@ def test_shared_facts_never_make_a_pair_whose_sentences_do_not_align() -> None:
     right = DocumentSignals((0.0, 0.0, 1.0), facts, "fr", 500, ((0.0, 0.0, 1.0), (0.0, 0.0, 1.0)))
     match = score_crosslingual(left, right)
     assert not match.is_copy
-    assert "fact:120" in match.evidence
+    assert match.aligned == 0
+    assert match.anchor_overlap == 0.0  # not even compared: they could not decide anyway
 
 
 def test_alignment_keeps_only_the_in_order_chain() -> None:
@@ -381,3 +382,52 @@ def test_without_a_known_language_vectors_are_not_evidence() -> None:
         DocumentSignals(vector, Anchors(), "en", 500, units),
         DocumentSignals(vector, Anchors(), "fr", 500, units),
     ).is_copy
+
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "translations"
+
+
+@pytest.fixture(scope="module")
+def ntrex() -> dict[str, DocumentSignals]:
+    """Signals of the NTREX fixtures (real BBC articles and human translations), by id."""
+    path = RESOURCES / "ntrex128-bbc.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    signals = signals_for_documents([(r["title"], r["text"], r["language"]) for r in rows])
+    return {row["id"]: signal for row, signal in zip(rows, signals, strict=True)}
+
+
+def test_translation_outside_the_encoder_is_aligned_by_its_anchors(
+    ntrex: dict[str, DocumentSignals],
+) -> None:
+    english = ntrex["ntrex:bbc.381669:eng:origin"]
+    for other in ("ntrex:bbc.381669:ces", "ntrex:bbc.381669:ukr"):
+        match = score_crosslingual(english, ntrex[other])
+        assert match.is_copy, (other, match.evidence)
+        assert match.relation == "translation"
+        assert any("@anchors" in item for item in match.evidence)
+    # Czech and Ukrainian are both outside the encoder: their anchors still line up.
+    assert score_crosslingual(ntrex["ntrex:bbc.381669:ces"], ntrex["ntrex:bbc.381669:ukr"]).is_copy
+
+
+def test_anchor_alignment_keeps_different_stories_apart(
+    ntrex: dict[str, DocumentSignals],
+) -> None:
+    for first, second in (
+        ("ntrex:bbc.381669:eng:origin", "ntrex:bbc.381647:ces"),
+        ("ntrex:bbc.381647:eng:origin", "ntrex:bbc.381669:ces"),
+        ("ntrex:bbc.381647:ces", "ntrex:bbc.381669:ukr"),
+    ):
+        assert not score_crosslingual(ntrex[first], ntrex[second]).is_copy, (first, second)
+
+
+def test_anchor_keys_of_a_translation_meet_its_originals(
+    ntrex: dict[str, DocumentSignals],
+) -> None:
+    from transforms.crosslingual import MAX_ANCHOR_KEYS, anchor_keys
+
+    english = set(anchor_keys(ntrex["ntrex:bbc.381669:eng:origin"].sentence_anchors))
+    czech = set(anchor_keys(ntrex["ntrex:bbc.381669:ces"].sentence_anchors))
+    other = set(anchor_keys(ntrex["ntrex:bbc.381647:ces"].sentence_anchors))
+    assert len(english & czech) >= 2  # enough to be a candidate
+    assert len(english & czech) > len(english & other)
+    assert len(english) <= MAX_ANCHOR_KEYS
