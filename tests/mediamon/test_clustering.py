@@ -37,7 +37,10 @@ POSTGRES_URL = os.environ.get(
 )
 MONOLINGUAL = ClusteringOptions(crosslingual=False)
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-STORIES = ("doobie-tour", "hitler-house-police", "idlib-white-helmets", "cat-found-nm")
+# Stories whose same-language copies share wording (the monolingual path decides them alone):
+# the dev set's doobie-tour (a one-sentence mention, below the bar by design) and the Idlib
+# rewrite (a paraphrase, found by sentence alignment) need the encoder.
+STORIES = ("omar-threat-plea", "hitler-house-police", "chlorothalonil-ban", "cat-found-nm")
 
 
 @pytest.fixture(scope="module")
@@ -126,25 +129,22 @@ def stories_by_doc(store: Store, ids: dict[str, str]) -> dict[str, tuple[str, st
     return {doc: rows[article] for doc, article in ids.items()}
 
 
-def check_against_labels(docs: Sequence[dict[str, Any]], got: dict[str, tuple[str, str]]) -> None:
-    """No false merge at all; at least 60% of the labelled pairs recovered (12 of 18 measured).
+# The one labelled copy the copy-only rule leaves out on purpose: a Fox digest mentioning the
+# Doobie Brothers tour in one rewritten sentence (one shared sentence is what a quotation in an
+# independent report looks like). It must stay alone, never join anything else.
+MISSED_BY_DESIGN = frozenset({"d999e42"})
 
-    The merge-density rule (transforms.stories) gives up a copy whose evidence reaches too few
-    members of its story rather than risk chaining, so recall is allowed to fall short.
-    """
+
+def check_against_labels(docs: Sequence[dict[str, Any]], got: dict[str, tuple[str, str]]) -> None:
     by_id = {d["id"]: d for d in docs}
-    gold_pairs = found = 0
     for a in by_id:
         for b in by_id:
             if a >= b:
                 continue
             gold = by_id[a]["story"] is not None and by_id[a]["story"] == by_id[b]["story"]
-            same = got[a][0] == got[b][0]
-            if same:
-                assert gold, (a, b)
-            gold_pairs += gold
-            found += gold and same
-    assert found >= 0.6 * gold_pairs, (found, gold_pairs)
+            if gold and MISSED_BY_DESIGN & {a, b}:
+                gold = False
+            assert (got[a][0] == got[b][0]) == gold, (a, b)
     for doc in docs:
         if doc["relation"] == "origin":
             assert got[doc["id"]][1] == "origin", doc["id"]
@@ -194,7 +194,7 @@ def test_arrival_order_does_not_change_the_result(
 def test_earlier_copy_arriving_later_re_elects_the_origin(
     store: Store, subset: list[dict[str, Any]]
 ) -> None:
-    story = [d for d in subset if d["story"] == "doobie-tour"]
+    story = [d for d in subset if d["story"] == "omar-threat-plea"]
     origin = next(d for d in story if d["relation"] == "origin")
     copies = [d for d in story if d is not origin]
     ids = save_documents(store, copies)
@@ -289,7 +289,7 @@ def test_eval_command_prints_metrics_next_to_the_baseline(
     tmp_path: Path, subset: list[dict[str, Any]]
 ) -> None:
     gold = tmp_path / "gold.jsonl"
-    small = [d for d in subset if d["story"] in ("doobie-tour", "cat-found-nm")]
+    small = [d for d in subset if d["story"] in ("hitler-house-police", "cat-found-nm")]
     small += [d for d in subset if d["relation"] == "unrelated"][:4]
     gold.write_text("".join(json.dumps(d) + "\n" for d in small), encoding="utf-8")
     app, eval_app = typer.Typer(), typer.Typer()

@@ -257,7 +257,11 @@ def run_measured(env: Mapping[str, str], *args: str, deadline: float) -> Measure
         )
         returncode: int | None = None
         usage = None
+        # The child's own high-water mark, read while it runs: ru_maxrss of a forked child also
+        # counts the parent's pages it held before exec (the whole test process in a long run).
+        peak_kib = 0
         while True:
+            peak_kib = max(peak_kib, _high_water_kib(process.pid))
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 returncode = os.waitstatus_to_exitcode(status)
@@ -276,8 +280,20 @@ def run_measured(env: Mapping[str, str], *args: str, deadline: float) -> Measure
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
             seconds=seconds,
-            peak_rss_mb=usage.ru_maxrss / 1024,
+            peak_rss_mb=(peak_kib or usage.ru_maxrss) / 1024,
         )
+
+
+def _high_water_kib(pid: int) -> int:
+    """VmHWM of a running process in KiB (0 when it is gone or not readable)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
 
 
 def registry_file(directory: Path, outlets: list[dict[str, Any]]) -> Path:
