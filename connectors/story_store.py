@@ -107,6 +107,12 @@ def day_partition(moment: datetime) -> str:
     return value.strftime("%Y%m%d")
 
 
+# The layout of a stored fingerprint (features JSON, vector rows, bucket keys). 2: sentence
+# vectors and per-sentence anchors (issue 14; 1 held paragraph vectors). A fingerprint of another
+# format is rebuilt when its article is next assigned, e.g. by a backfill of the cluster stage.
+FINGERPRINT_FORMAT = 2
+
+
 def bucket_rows(
     article_id: str,
     fingerprint: Fingerprint,
@@ -205,10 +211,18 @@ class StoryStore:
         ]
 
     def fingerprint_version(self, conn: Connection, article_id: str) -> str | None:
-        """Return the version id the stored fingerprint of an article was made from, or None."""
+        """Return the version id the stored fingerprint of an article was made from, or None.
+
+        A fingerprint written by an older format (see `FINGERPRINT_FORMAT`) counts as none, so
+        the next assignment rebuilds it from the article's text.
+        """
         c = t.fingerprints.c
-        value = conn.execute(select(c.version_id).where(c.article_id == article_id)).scalar()
-        return str(value) if value is not None else None
+        row = conn.execute(
+            select(c.version_id, c.features).where(c.article_id == article_id)
+        ).first()
+        if row is None or (row.features or {}).get("format") != FINGERPRINT_FORMAT:
+            return None if row is None else f"stale:{row.version_id}"
+        return str(row.version_id)
 
     def save_fingerprint(
         self,
@@ -238,7 +252,7 @@ class StoryStore:
             "language": article.language,
             "published_at": effective_time(article),
             "vector": vector,
-            "features": dict(features),
+            "features": {**features, "format": FINGERPRINT_FORMAT},
         }
         if stored is not None:
             conn.execute(

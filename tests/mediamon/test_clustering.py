@@ -482,3 +482,26 @@ def test_translations_outside_the_encoder_are_found_through_anchor_keys(store: S
         ["ntrex:bbc.381647:ces", "ntrex:bbc.381647:eng:origin"],
         ["ntrex:bbc.381669:ces", "ntrex:bbc.381669:eng:origin", "ntrex:bbc.381669:ukr"],
     ]
+
+
+def test_a_fingerprint_of_an_older_format_is_rebuilt(
+    store: Store, subset: list[dict[str, Any]]
+) -> None:
+    from connectors.story_store import FINGERPRINT_FORMAT
+
+    docs = [d for d in subset if d["story"] == "cat-found-nm"]
+    ids = save_documents(store, docs)
+    assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    f = t.fingerprints.c
+    old = ids[docs[0]["id"]]
+    with store.engine.begin() as conn:
+        # What the previous format wrote: the same word features, no format tag, no sentences.
+        stored = conn.execute(select(f.features).where(f.article_id == old)).scalar_one()
+        legacy = {k: v for k, v in stored.items() if k not in ("format", "sa")}
+        conn.execute(t.fingerprints.update().where(f.article_id == old).values(features=legacy))
+    again = assign_stories(store.engine, list(ids.values()), now=NOW, options=MONOLINGUAL)
+    assert again.fingerprints_written == 1
+    with store.engine.connect() as conn:
+        formats = {row.features["format"] for row in conn.execute(select(f.features))}
+    assert formats == {FINGERPRINT_FORMAT}
+    assert len({story for story, _ in stories_by_doc(store, ids).values()}) == 1
