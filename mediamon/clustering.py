@@ -193,7 +193,8 @@ def _stored_signals(vector: bytes, extra: dict[str, Any], language: str | None) 
         anchors=_anchors_from_json(extra["x"]),
         language=language,
         length=int(extra.get("len", 0)),
-        units=tuple(tuple(float(x) for x in row) for row in units),
+        # The unit matrix as read (float32): aligning converts nothing per pair.
+        units=units,
         sentence_anchors=tuple(frozenset(anchors) for anchors in extra.get("sa", ())),
     )
 

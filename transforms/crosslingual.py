@@ -36,7 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from transforms.embeddings import SUPPORTED_LANGUAGES, cosine, embed_documents_with_units
+from transforms.embeddings import (
+    SUPPORTED_LANGUAGES,
+    FloatArray,
+    cosine,
+    embed_documents_with_units,
+)
 
 # --- decision thresholds ------------------------------------------------------------------------
 # Cosine at which two sentences in different languages may be counterparts. On the Douma set,
@@ -105,7 +110,7 @@ class DocumentSignals:
     anchors: Anchors
     language: str | None
     length: int
-    units: tuple[tuple[float, ...], ...] = ()
+    units: tuple[tuple[float, ...], ...] | FloatArray = ()
     sentence_anchors: tuple[frozenset[str], ...] = ()
 
 
@@ -646,7 +651,9 @@ class SentenceAlignment:
 
 
 def align_sentences(
-    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], threshold: float
+    a: Sequence[Sequence[float]] | FloatArray,
+    b: Sequence[Sequence[float]] | FloatArray,
+    threshold: float,
 ) -> SentenceAlignment:
     """Align the sentence vectors of two documents (bitext-mining style).
 
