@@ -2,24 +2,21 @@
 
 What it guarantees for every request (including every redirect hop):
 - robots.txt honoured, cached per origin, Crawl-delay / Request-rate widen the host interval;
-- a per-host minimum interval and per-host concurrency shared by all work of one `Fetcher`;
+- a per-host minimum interval and per-host concurrency shared by all work of one `Fetcher`
+  (`connectors.http.ratelimit`);
 - the target address checked after DNS resolution, at connect time, and the connection made to
-  the checked address (private, loopback, link-local, multicast, reserved and metadata
-  addresses are refused unless the settings allow them);
-- connect/read timeouts plus a total deadline per response that defeats slow-drip servers;
-- the body size capped while streaming, gzip/deflate inflation capped (decompression bombs);
+  the checked address; connect/read timeouts plus a total deadline per response; the body size
+  capped while streaming, gzip/deflate inflation capped (`connectors.http.transport`);
 - a redirect limit with loop detection; content types checked per purpose;
-- retries with exponential backoff and jitter on timeouts, connection errors, 429 and 5xx,
-  honouring Retry-After (seconds or HTTP date) up to a cap;
+- retries with exponential backoff and jitter on the failures in `RETRY_AT_ONCE` (timeouts,
+  connection errors, 429 and 5xx), honouring Retry-After (seconds or HTTP date) up to a cap;
 - conditional GET (If-None-Match / If-Modified-Since) returning a 304 `RawPage`.
 
-Failures are typed: subclasses of `TransientError` / `PermanentError` with a `kind`.
+Failures are typed (`connectors.http.errors`).
 """
 
 from __future__ import annotations
 
-import contextvars
-import email.utils
 import fnmatch
 import logging
 import math
@@ -27,19 +24,43 @@ import random
 import ssl
 import threading
 import time
-import typing
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import httpcore
 import httpx
 
+from connectors.http.errors import (
+    RETRY_AT_ONCE,
+    BadContentTypeError,
+    BadUrlError,
+    ConnectionFailedError,
+    FetchTimeoutError,
+    HttpClientError,
+    HttpServerError,
+    RateLimitedError,
+    RedirectLoopError,
+    TlsError,
+    TooLargeError,
+    TooManyRedirectsError,
+    TooSlowError,
+)
+from connectors.http.ratelimit import HostLimiter, host_key, parse_retry_after
+from connectors.http.transport import (
+    BodyDecoder,
+    DeadlineExceededError,
+    ForbiddenConnectError,
+    GuardedTransport,
+    check_url,
+    find_cause,
+    response_deadline,
+    same_host,
+    sent_at,
+)
 from connectors.robots import (
     ROBOTS_MAX_BYTES,
     RobotsCache,
@@ -49,48 +70,17 @@ from connectors.robots import (
     origin_of,
     parse_robots,
 )
-from connectors.safety import (
-    AddressPolicy,
-    ForbiddenAddressError,
-    parse_ip_host,
-    resolve_safe_addresses,
-)
+from connectors.safety import AddressPolicy, ForbiddenAddressError
 from schemas.errors import MediamonError, PermanentError, TransientError
 from schemas.records import RawPage
 
-__all__ = [
-    "BadContentTypeError",
-    "BadUrlError",
-    "ConnectionFailedError",
-    "DecompressionBombError",
-    "FetchRequest",
-    "FetchSettings",
-    "FetchTimeoutError",
-    "Fetcher",
-    "ForbiddenAddressError",
-    "HostLimiter",
-    "HttpClientError",
-    "HttpServerError",
-    "PageFetcher",
-    "Purpose",
-    "RateLimitedError",
-    "RedirectLoopError",
-    "RobotsDisallowedError",
-    "RobotsUnavailableError",
-    "TlsError",
-    "TooLargeError",
-    "TooManyRedirectsError",
-    "TooSlowError",
-    "parse_retry_after",
-]
+__all__ = ["FetchRequest", "FetchSettings", "Fetcher", "PageFetcher", "Purpose"]
 
 logger = logging.getLogger(__name__)
 
 Purpose = Literal["page", "feed", "sitemap", "robots"]
 T = TypeVar("T")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_RETRYABLE_KINDS = frozenset({"timeout", "connection", "http-429", "http-5xx"})
-_CHUNK = 64 * 1024
 _PRELOAD = object()  # marks a robots.txt preload task in fetch_many's bookkeeping
 _DISPATCH_LEAD = 0.05  # seconds before a host's slot that fetch_many hands its request over
 
@@ -131,104 +121,6 @@ _DEFAULT_CONTENT_TYPES: Mapping[str, frozenset[str]] = {
     ),
     "robots": frozenset({"*"}),
 }
-
-
-# --- errors -------------------------------------------------------------------------------------
-
-
-class FetchTimeoutError(TransientError):
-    """Connecting or reading timed out."""
-
-    kind = "timeout"
-
-
-class TooSlowError(TransientError):
-    """The response did not complete within the total deadline (slow-drip server)."""
-
-    kind = "too-slow"
-
-
-class ConnectionFailedError(TransientError):
-    """The connection could not be made or broke (DNS, refused, reset, TLS)."""
-
-    kind = "connection"
-
-
-class TlsError(TransientError):
-    """The server's certificate did not verify; not retried at once (an operator must look)."""
-
-    kind = "tls"
-
-
-class TooLargeError(PermanentError):
-    """The body exceeds the size cap."""
-
-    kind = "too-large"
-
-
-class DecompressionBombError(PermanentError):
-    """The body inflates beyond the decompression cap."""
-
-    kind = "decompression-bomb"
-
-
-class RedirectLoopError(PermanentError):
-    """A redirect leads back to a URL already visited in this chain."""
-
-    kind = "redirect-loop"
-
-
-class TooManyRedirectsError(PermanentError):
-    """The redirect chain is longer than allowed."""
-
-    kind = "too-many-redirects"
-
-
-class BadContentTypeError(PermanentError):
-    """The media type does not fit the purpose of the request."""
-
-    kind = "bad-content-type"
-
-
-class BadUrlError(PermanentError):
-    """The URL cannot be fetched at all (scheme, host, syntax)."""
-
-    kind = "bad-url"
-
-
-class HttpClientError(PermanentError):
-    """A 4xx answer (404 and 410 included): retrying will not help."""
-
-    kind = "http-4xx"
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class RateLimitedError(TransientError):
-    """429 Too Many Requests; `retry_after` holds the server's wish in seconds, if any."""
-
-    kind = "http-429"
-
-    def __init__(self, message: str, *, status: int = 429, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-class HttpServerError(TransientError):
-    """A 5xx answer; `retry_after` as for 429 (503 often carries one)."""
-
-    kind = "http-5xx"
-
-    def __init__(self, message: str, *, status: int, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-# --- settings and requests ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,290 +199,6 @@ class PageFetcher(Protocol):
         ...
 
 
-# --- per-host politeness ------------------------------------------------------------------------
-
-
-class HostLimiter:
-    """Per-host minimum interval between request starts and a per-host concurrency cap.
-
-    Slots are reserved: `acquire` books the next free start time for the host, then sleeps until
-    it, so concurrent callers queue up at exactly one request per interval.
-    """
-
-    def __init__(
-        self,
-        *,
-        default_interval: float,
-        default_concurrency: int,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._default_interval = default_interval
-        self._default_concurrency = max(1, default_concurrency)
-        self._clock = clock
-        self._sleep = sleep
-        self._cond = threading.Condition()
-        self._next: dict[str, float] = {}
-        self._last_start: dict[str, float] = {}
-        self._interval: dict[str, float] = {}
-        self._active: dict[str, int] = {}
-        self._concurrency: dict[str, int] = {}
-        self.on_acquire: contextvars.ContextVar[Callable[[str], None] | None] = (
-            contextvars.ContextVar("on_acquire", default=None)
-        )
-
-    def interval(self, host: str) -> float:
-        """Current minimum interval for `host` in seconds."""
-        with self._cond:
-            return self._interval.get(host, self._default_interval)
-
-    def set_interval(self, host: str, seconds: float) -> None:
-        """Set the minimum interval between request starts for `host`.
-
-        Applies to the slot already booked too: a Crawl-delay read from robots.txt spaces the
-        very next request from the robots.txt request itself.
-        """
-        with self._cond:
-            self._interval[host] = max(0.0, seconds)
-            last = self._last_start.get(host)
-            if last is not None:
-                self._next[host] = max(self._next.get(host, 0.0), last + self._interval[host])
-
-    def set_concurrency(self, host: str, limit: int) -> None:
-        """Set how many requests to `host` may be in flight at once."""
-        with self._cond:
-            self._concurrency[host] = max(1, limit)
-            self._cond.notify_all()
-
-    def concurrency(self, host: str) -> int:
-        """How many requests to `host` may be in flight at once."""
-        with self._cond:
-            return self._concurrency.get(host, self._default_concurrency)
-
-    def ready_in(self, host: str) -> float:
-        """Seconds until a new request to `host` could start (0 when it could start now)."""
-        with self._cond:
-            if self._active.get(host, 0) >= self._concurrency.get(host, self._default_concurrency):
-                return math.inf
-            return max(0.0, self._next.get(host, 0.0) - self._clock())
-
-    def defer(self, host: str, seconds: float) -> None:
-        """Push the next start for `host` at least `seconds` into the future (429, Retry-After)."""
-        with self._cond:
-            self._next[host] = max(self._next.get(host, 0.0), self._clock() + seconds)
-
-    def acquire(self, host: str) -> None:
-        """Block until a request to `host` may start; pair with `release`."""
-        with self._cond:
-            limit = self._concurrency.get(host, self._default_concurrency)
-            while self._active.get(host, 0) >= limit:
-                self._cond.wait()
-                limit = self._concurrency.get(host, self._default_concurrency)
-            self._active[host] = self._active.get(host, 0) + 1
-            now = self._clock()
-            start = max(now, self._next.get(host, 0.0))
-            self._last_start[host] = start
-            self._next[host] = start + self._interval.get(host, self._default_interval)
-        hook = self.on_acquire.get()
-        if hook is not None:
-            hook(host)
-        if start > now:
-            self._sleep(start - now)
-
-    def mark_sent(self, host: str, sent_at: float) -> None:
-        """Record that a request to `host` left at `sent_at`; the next waits a full interval."""
-        with self._cond:
-            interval = self._interval.get(host, self._default_interval)
-            self._next[host] = max(self._next.get(host, 0.0), sent_at + interval)
-            self._last_start[host] = max(self._last_start.get(host, 0.0), sent_at)
-
-    def release(self, host: str) -> None:
-        """Mark one request to `host` as finished."""
-        with self._cond:
-            self._active[host] = max(0, self._active.get(host, 0) - 1)
-            self._cond.notify_all()
-
-
-# --- guarded network backend --------------------------------------------------------------------
-
-# The deadline (time.monotonic) of the response being read by the current thread, if any.
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
-
-
-# When the current thread's request was written to the socket (filled in by the stream).
-_sent_at: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
-    "sent_at", default=None
-)
-
-
-class _DeadlineExceededError(httpcore.ReadTimeout):
-    """Raised from a socket read once the response's total deadline has passed."""
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose reads never outlast the current response's total deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        deadline = _deadline.get()
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _DeadlineExceededError("total response deadline exceeded")
-            timeout = remaining if timeout is None else min(timeout, remaining)
-        try:
-            return self._inner.read(max_bytes, timeout)
-        except httpcore.ReadTimeout:
-            if deadline is not None and time.monotonic() >= deadline - 0.001:
-                raise _DeadlineExceededError("total response deadline exceeded") from None
-            raise
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        sent = _sent_at.get()
-        if sent is not None and not sent:
-            sent.append(time.monotonic())
-        self._inner.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return self._inner.get_extra_info(info)
-
-
-class _GuardedBackend(httpcore.NetworkBackend):
-    """Resolves, checks every address against the policy, and connects to a checked address."""
-
-    def __init__(self, policy: AddressPolicy) -> None:
-        self._policy = policy
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            addresses = resolve_safe_addresses(host, port, self._policy)
-        except ForbiddenAddressError as error:
-            raise _ForbiddenConnectError(error.message) from error
-        except OSError as error:
-            raise httpcore.ConnectError(str(error)) from error
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                stream = self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                last_error = error
-                continue
-            return _DeadlineStream(stream)
-        assert last_error is not None
-        raise last_error
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class _ForbiddenConnectError(httpcore.ConnectError):
-    """The connect-time address check refused the host (mapped back to ForbiddenAddressError)."""
-
-
-class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with the connection pool built on the guarded network backend."""
-
-    def __init__(self, policy: AddressPolicy, settings: FetchSettings) -> None:
-        super().__init__(trust_env=False, retries=0)
-        # httpx offers no public hook for the network backend; its own __init__ builds exactly
-        # this pool, so replacing it keeps every other behaviour of the transport.
-        self._pool.close()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=settings.verify_tls, trust_env=False),
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=_GuardedBackend(policy),
-        )
-
-
-# --- content decoding ---------------------------------------------------------------------------
-
-
-class _BodyDecoder:
-    """Undo Content-Encoding (gzip, deflate, identity) with a cap on the inflated size."""
-
-    def __init__(self, encoding: str | None, max_bytes: int) -> None:
-        codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip()]
-        codings = [c for c in codings if c != "identity"]
-        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
-            raise PermanentError(f"unsupported Content-Encoding {encoding!r}", kind="bad-encoding")
-        self._coding = codings[0] if codings else None
-        self._max = max_bytes
-        self.total = 0
-        self._decoder = self._new_decoder()
-        self._first = True
-
-    def _new_decoder(self) -> typing.Any:
-        if self._coding in ("gzip", "x-gzip"):
-            return zlib.decompressobj(zlib.MAX_WBITS | 16)
-        if self._coding == "deflate":
-            return zlib.decompressobj(zlib.MAX_WBITS)
-        return None
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """Yield the decoded pieces of `data`; raise DecompressionBombError past the cap."""
-        if self._decoder is None:
-            self._count(len(data))
-            yield data
-            return
-        if self._first and self._coding == "deflate" and data:
-            self._first = False
-            # Some servers send raw deflate without the zlib header RFC 9110 asks for.
-            if (data[0] & 0x0F) != 8 or ((data[0] << 8) | (data[1:2] or b"\0")[0]) % 31:
-                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            while data:
-                piece = self._decoder.decompress(data, _CHUNK)
-                self._count(len(piece))
-                if piece:
-                    yield piece
-                data = self._decoder.unconsumed_tail
-                if self._decoder.eof and self._decoder.unused_data:
-                    data = self._decoder.unused_data
-                    if self._coding == "deflate" or not data.startswith(b"\x1f\x8b"):
-                        break  # trailing garbage after the stream: ignore, as browsers do
-                    self._decoder = self._new_decoder()
-        except zlib.error as error:
-            raise PermanentError(
-                f"corrupt {self._coding} body: {error}", kind="bad-encoding"
-            ) from error
-
-    def _count(self, size: int) -> None:
-        self.total += size
-        if self.total > self._max:
-            raise DecompressionBombError(f"body inflates beyond {self._max} bytes")
-
-
-# --- the fetcher --------------------------------------------------------------------------------
-
-
 class Fetcher:
     """Live HTTP fetcher; thread-safe; one instance per run so politeness state is shared."""
 
@@ -637,7 +245,7 @@ class Fetcher:
 
         Accepts a URL or a "host[:port]" key; robots.txt Crawl-delay can still only slow it down.
         """
-        key = _host_key(url_or_host) if "://" in url_or_host else url_or_host.lower()
+        key = host_key(url_or_host) if "://" in url_or_host else url_or_host.lower()
         interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
         self.limiter.set_interval(key, interval)
         scheme = url_or_host.split("://", 1)[0] if "://" in url_or_host else "http"
@@ -674,7 +282,7 @@ class Fetcher:
                     purpose=purpose,
                 )
             except TransientError as error:
-                if error.kind not in _RETRYABLE_KINDS or attempt >= self.settings.retries:
+                if not isinstance(error, RETRY_AT_ONCE) or attempt >= self.settings.retries:
                     raise
                 delay = self._retry_delay(error, attempt)
                 if delay is None:
@@ -715,7 +323,7 @@ class Fetcher:
         configured: set[str] = set()
         for item in requests:
             request, rate = _as_request(item, url_of, options_of)
-            host = _host_key(request.url)
+            host = host_key(request.url)
             if rate is not None and host not in configured:
                 configured.add(host)
                 self.set_host_rate(request.url, rate)
@@ -857,7 +465,11 @@ class Fetcher:
             if client is None:
                 settings = self.settings
                 client = httpx.Client(
-                    transport=_GuardedTransport(settings.policy(allow_private), settings),
+                    transport=GuardedTransport(
+                        settings.policy(allow_private),
+                        verify_tls=settings.verify_tls,
+                        max_connections=settings.max_connections,
+                    ),
                     timeout=httpx.Timeout(
                         connect=settings.connect_timeout,
                         read=settings.read_timeout,
@@ -887,8 +499,8 @@ class Fetcher:
         for _hop in range(self.settings.max_redirects + 1):
             # A per-request permission covers the requested host only: a redirect from a trusted
             # private host to another private host (or the metadata service) must stay refused.
-            private = granted if _same_host(current, url) else self.settings.allow_private
-            _check_url(current, self.settings.policy(private))
+            private = granted if same_host(current, url) else self.settings.allow_private
+            check_url(current, self.settings.policy(private))
             if purpose != "robots" and self.settings.respect_robots:
                 rules = self.robots_rules(current, allow_private=private)
                 if not rules.can_fetch(current, self.settings.robots_agent):
@@ -932,15 +544,15 @@ class Fetcher:
         purpose: Purpose,
     ) -> tuple[int, str | None, RawPage | None]:
         """One HTTP exchange: (status, redirect location, None) or (status, None, page)."""
-        host = _host_key(url)
+        host = host_key(url)
         settings = self.settings
         # Built before the slot is taken so the first request's setup (CA bundle loading) does
         # not eat into the interval the server observes.
         client = self._client(private)
         self.limiter.acquire(host)
-        token = _deadline.set(time.monotonic() + settings.total_timeout)
+        token = response_deadline.set(time.monotonic() + settings.total_timeout)
         sent: list[float] = []
-        sent_token = _sent_at.set(sent)
+        sent_token = sent_at.set(sent)
         try:
             try:
                 with client.stream("GET", url, headers=headers) as response:
@@ -961,16 +573,16 @@ class Fetcher:
                         body = self._read_body(response, url, purpose)
                     fetched_at = self._now()
             except httpx.TimeoutException as error:
-                if _find_cause(error, _DeadlineExceededError) is not None:
+                if find_cause(error, DeadlineExceededError) is not None:
                     raise TooSlowError(
                         f"{url} did not complete within {settings.total_timeout}s"
                     ) from error
                 raise FetchTimeoutError(f"timeout fetching {url}: {error!r}") from error
             except httpx.ConnectError as error:
-                refused = _find_cause(error, _ForbiddenConnectError)
+                refused = find_cause(error, ForbiddenConnectError)
                 if refused is not None:
                     raise ForbiddenAddressError(str(refused)) from error
-                if _find_cause(error, ssl.SSLCertVerificationError) is not None:
+                if find_cause(error, ssl.SSLCertVerificationError) is not None:
                     raise TlsError(f"certificate of {url} not trusted: {error}") from error
                 raise ConnectionFailedError(f"cannot connect to {url}: {error}") from error
             except httpx.InvalidURL as error:
@@ -980,8 +592,8 @@ class Fetcher:
                     f"transfer of {url} failed: {type(error).__name__}: {error}"
                 ) from error
         finally:
-            _deadline.reset(token)
-            _sent_at.reset(sent_token)
+            response_deadline.reset(token)
+            sent_at.reset(sent_token)
             if sent:
                 # Space the next request from when this one really left (connection set-up
                 # or a busy interpreter can delay it past its booked slot).
@@ -1023,12 +635,12 @@ class Fetcher:
         too_long = declared is not None and declared.strip().isdigit() and int(declared) > cap
         if purpose != "robots" and too_long:
             raise TooLargeError(f"{url} declares {declared} bytes, more than {cap}")
-        decoder = _BodyDecoder(
+        decoder = BodyDecoder(
             response.headers.get("content-encoding"), settings.max_decompressed_bytes
         )
         raw_size = 0
         parts: list[bytes] = []
-        deadline = _deadline.get()
+        deadline = response_deadline.get()
         for chunk in response.iter_raw():
             raw_size += len(chunk)
             if raw_size > cap:
@@ -1071,13 +683,10 @@ class Fetcher:
         delay = rules.delay(self.settings.robots_agent)
         if delay is None:
             return
-        host = _host_key(origin)
+        host = host_key(origin)
         wanted = min(delay, self.settings.max_crawl_delay)
         if wanted > self.limiter.interval(host):
             self.limiter.set_interval(host, wanted)
-
-
-# --- helpers ------------------------------------------------------------------------------------
 
 
 def _as_request(
@@ -1102,58 +711,6 @@ def _as_request(
     return FetchRequest(url=url, **options), (float(rate) if rate else None)
 
 
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
-
-
-def _same_host(url: str, other: str) -> bool:
-    """Whether two URLs name the same host (scheme and port aside)."""
-    return (urlsplit(url).hostname or "").lower() == (urlsplit(other).hostname or "").lower()
-
-
-def _host_key(url: str) -> str:
-    """host[:port] of `url`: the unit of politeness (distinct ports are distinct servers)."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    host = (parts.hostname or "").lower()
-    return f"{host}:{port}" if port is not None else host
-
-
-def _check_url(url: str, policy: AddressPolicy) -> None:
-    """Refuse non-http(s) URLs and IP-literal hosts the policy forbids (in any notation)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as error:
-        raise BadUrlError(f"invalid URL {url!r}: {error}") from error
-    if parts.scheme not in ("http", "https"):
-        raise BadUrlError(f"refusing scheme {parts.scheme!r} in {url!r}")
-    host = parts.hostname
-    if not host:
-        raise BadUrlError(f"no host in {url!r}")
-    if parts.username or parts.password:
-        raise BadUrlError(f"credentials in URL {url!r}")
-    if parse_ip_host(host) is not None:
-        # Literal addresses (decimal/octal/hex too) are judged here, before httpx normalises
-        # or rejects the notation; names are judged at connect time after resolution.
-        resolve_safe_addresses(host, parts.port or 0, policy)
-
-
 def _check_content_type(
     response: httpx.Response, url: str, settings: FetchSettings, purpose: Purpose
 ) -> None:
@@ -1165,15 +722,3 @@ def _check_content_type(
     if any(fnmatch.fnmatchcase(media_type, pattern) for pattern in allowed):
         return
     raise BadContentTypeError(f"{url} is {media_type}, not acceptable for a {purpose}")
-
-
-def _find_cause(error: BaseException, wanted: type[BaseException]) -> BaseException | None:
-    """The first exception of type `wanted` in the cause/context chain of `error`."""
-    current: BaseException | None = error
-    for _ in range(20):  # chains are short; the bound guards against cycles
-        if current is None:
-            return None
-        if isinstance(current, wanted):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
