@@ -24,9 +24,8 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from connectors.archive import CaptureRef, ReplayFetcher
-from connectors.backfill_queries import WindowLink, links_in_window, load_run
 from connectors.discovery import DateRange, discover_outlet
-from connectors.store import PendingLink, StoreUnavailableError
+from connectors.store import PendingLink, RunRecord, StoreUnavailableError, WindowLink
 from mediamon.pipeline import Services, StageReport, cluster, index_pending
 from schemas.errors import MediamonError, PermanentError
 from schemas.records import Outlet
@@ -142,7 +141,7 @@ class _Checkpoint:
     def __init__(self, services: Services, request: BackfillRequest, restart: bool) -> None:
         self.services = services
         self.request = request
-        previous = None if restart else load_run(services.store, request.run_id)
+        previous = None if restart else services.store.load_run(request.run_id)
         self.resuming = previous is not None and previous.status != "done"
         state: dict[str, Any] = dict(previous.counts) if previous and self.resuming else {}
         self.done: list[str] = list(state.get("stages_done", []))
@@ -156,15 +155,15 @@ class _Checkpoint:
         if report is not None:
             self.counts = dict(report.counts)
         self.services.store.record_run(
-            {
-                "id": self.request.run_id,
-                "kind": "backfill",
-                "started_at": self.started_at,
-                "finished_at": self.services.clock() if status == "done" else None,
-                "window_start": self.request.start,
-                "window_end": self.request.end,
-                "status": status,
-                "counts": {
+            RunRecord(
+                id=self.request.run_id,
+                kind="backfill",
+                started_at=self.started_at,
+                finished_at=self.services.clock() if status == "done" else None,
+                window_start=self.request.start,
+                window_end=self.request.end,
+                status=status,
+                counts={
                     "stage": self.stage,
                     "stages_done": self.done,
                     "cursors": self.cursors,
@@ -172,7 +171,7 @@ class _Checkpoint:
                     "stages": list(self.request.ordered_stages),
                     "report": self.counts,
                 },
-            }
+            )
         )
 
 
@@ -227,7 +226,7 @@ def run_backfill(
         checkpoint.cursors.pop(stage, None)
         checkpoint.save(report=report)
     checkpoint.stage = None
-    links = links_in_window(services.store, request.start, request.end, outlet_ids)
+    links = services.store.links_in_window(request.start, request.end, outlet_ids)
     articles = _articles_in_window(services, outlet_ids, request, links)
     checkpoint.save("done", report)
     return BackfillResult(
@@ -294,7 +293,7 @@ def _fetch(
     by_id = {outlet.id: outlet for outlet in outlets}
     pending = [
         item
-        for item in links_in_window(services.store, request.start, request.end, list(by_id))
+        for item in services.store.links_in_window(request.start, request.end, list(by_id))
         if item.status == "pending"
     ]
     total = len(pending)
@@ -352,7 +351,7 @@ def _extract(
     replay = ReplayFetcher(services.archive, lambda url: _capture_ref(services, url))
     links = [
         item
-        for item in links_in_window(services.store, request.start, request.end, outlet_ids)
+        for item in services.store.links_in_window(request.start, request.end, outlet_ids)
         if item.status == "fetched"
     ]
     _over_items(
@@ -422,7 +421,7 @@ def _tag(
     on_progress: ProgressCallback | None,
 ) -> None:
     """Re-tag every article of the range from its stored text (a changed taxonomy re-indexes)."""
-    links = links_in_window(services.store, request.start, request.end, outlet_ids)
+    links = services.store.links_in_window(request.start, request.end, outlet_ids)
     article_ids = _articles_in_window(services, outlet_ids, request, links)
 
     def tag_one(index: int) -> None:
@@ -451,7 +450,7 @@ def _cluster(
 
     from mediamon.clustering import assign_stories  # numpy and the sentence encoder: lazily
 
-    links = links_in_window(services.store, request.start, request.end, outlet_ids)
+    links = services.store.links_in_window(request.start, request.end, outlet_ids)
     article_ids = _articles_in_window(services, outlet_ids, request, links)
     batch = CHECKPOINT_EVERY
     batches = [article_ids[i : i + batch] for i in range(0, len(article_ids), batch)]

@@ -189,21 +189,17 @@ def outlets() -> None:
     for column in ("outlet", "kind", "url", "last success", "failures", "last error"):
         table.add_column(column)
     for row in store.outlet_health():
-        error = (
-            f"{row['last_error_kind']}: {row['last_error_message']}"
-            if row["last_error_kind"]
-            else ""
-        )
+        error = f"{row.last_error_kind}: {row.last_error_message}" if row.last_error_kind else ""
         # Text, never markup: a URL or error message from the network may hold "[/]".
         table.add_row(
             *(
                 Text(value)
                 for value in (
-                    row["outlet_id"],
-                    row["kind"],
-                    row["url"],
-                    str(row["last_success_at"] or "never"),
-                    str(row["consecutive_failures"]),
+                    row.outlet_id,
+                    row.kind,
+                    row.url,
+                    str(row.last_success_at or "never"),
+                    str(row.consecutive_failures),
                     error[:80],
                 )
             )
@@ -227,12 +223,11 @@ def explain(article_id: str) -> None:
         if summary is None:
             console.print(Text(f"no article with id {article_id}", style="red"))
             raise typer.Exit(1)
-        console.print(Text(summary["title"] or "(no title)", style="bold"))
-        console.print(Text(f"{summary['outlet_id']}  {summary['canonical_url']}"))
+        console.print(Text(summary.title or "(no title)", style="bold"))
+        console.print(Text(f"{summary.outlet_id}  {summary.canonical_url}"))
         console.print(
             Text(
-                f"language: {summary['language']} "
-                f"(confidence {summary['language_confidence'] or 0:.2f})"
+                f"language: {summary.language} (confidence {summary.language_confidence or 0:.2f})"
             )
         )
         console.print(format_tag_explanation(store.article_tags(article_id)), markup=False)

@@ -165,6 +165,7 @@ def ingest_outlet(
     every write is keyed, so a retried or repeated run writes nothing new. Raises
     `TransientError` when every source of the outlet failed transiently (worth a retry).
     """
+    from connectors.store import RunRecord
     from mediamon.backfill import BackfillRequest, run_backfill
     from mediamon.pipeline import discover, fetch_pending, load_outlets, open_services, utc_now
     from transforms import ids
@@ -191,18 +192,18 @@ def ingest_outlet(
             report = result.report
             changed = _window_article_ids(services, outlet_id, interval_start, interval_end)
         services.store.record_run(
-            {
-                "id": ids.run_id(
+            RunRecord(
+                id=ids.run_id(
                     "ingest", interval_start.isoformat(), interval_end.isoformat(), outlet_id
                 ),
-                "kind": "ingest",
-                "started_at": moment,
-                "finished_at": utc_now(),
-                "window_start": interval_start,
-                "window_end": interval_end,
-                "status": "done",
-                "counts": {"mode": "live" if live else "catch-up", **report.counts},
-            }
+                kind="ingest",
+                started_at=moment,
+                finished_at=utc_now(),
+                window_start=interval_start,
+                window_end=interval_end,
+                status="done",
+                counts={"mode": "live" if live else "catch-up", **report.counts},
+            )
         )
     discovery_errors = [e for e in report.errors if e[0].startswith(f"{outlet_id} ")]
     if (
@@ -232,9 +233,7 @@ def ingest_outlet(
 
 
 def _window_article_ids(services: Any, outlet_id: str, start: datetime, end: datetime) -> list[str]:
-    from connectors.backfill_queries import links_in_window
-
-    links = links_in_window(services.store, start, end, [outlet_id])
+    links = services.store.links_in_window(start, end, [outlet_id])
     return sorted({item.article_id for item in links if item.article_id})
 
 
@@ -303,18 +302,14 @@ def summarise_outlet_health() -> dict[str, Any]:
     finally:
         store.dispose()
     failing = sorted(
-        {
-            str(row["outlet_id"])
-            for row in rows
-            if int(row["consecutive_failures"] or 0) >= UNHEALTHY_AFTER_FAILURES
-        }
+        {row.outlet_id for row in rows if row.consecutive_failures >= UNHEALTHY_AFTER_FAILURES}
     )
-    never = sorted({str(row["outlet_id"]) for row in rows if row["last_success_at"] is None})
+    never = sorted({row.outlet_id for row in rows if row.last_success_at is None})
     for outlet_id in failing:
         log.warning("outlet unhealthy outlet=%s", outlet_id)
     return {
         "sources": len(rows),
-        "outlets": len({row["outlet_id"] for row in rows}),
+        "outlets": len({row.outlet_id for row in rows}),
         "unhealthy_outlets": failing,
         "never_succeeded_outlets": never,
     }
@@ -326,7 +321,6 @@ def check_search_index() -> dict[str, Any]:
     Returns the indexed counts and what is still pending; raises `TransientError` when the index
     is unreachable. Without a configured search cluster there is nothing to check.
     """
-    from connectors.backfill_queries import count_index_pending
     from mediamon.pipeline import index_pending, open_services
 
     with open_services(settings_from_airflow()) as services:
@@ -344,7 +338,7 @@ def check_search_index() -> dict[str, Any]:
             "articles_indexed": services.search.count_articles(),
             "stories_indexed": services.search.count_stories(),
             "caught_up": dict(sorted(report.counts.items())),
-            "still_pending": count_index_pending(services.store),
+            "still_pending": services.store.count_index_pending(),
         }
 
 

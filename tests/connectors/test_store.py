@@ -132,11 +132,11 @@ def test_source_health_counts_consecutive_failures(store: Store) -> None:
             OUTLET.id, "feed", url, now=NOW, error=PermanentError("not a feed", kind="not-a-feed")
         )
     [row] = store.outlet_health()
-    assert row["consecutive_failures"] == 2
-    assert row["last_error_kind"] == "not-a-feed"
+    assert row.consecutive_failures == 2
+    assert row.last_error_kind == "not-a-feed"
     store.record_source_result(OUTLET.id, "feed", url, now=NOW, etag='"v2"', links=3)
     [row] = store.outlet_health()
-    assert row["consecutive_failures"] == 0
+    assert row.consecutive_failures == 0
     assert store.source_validators(OUTLET.id) == {url: ('"v2"', None)}
 
 

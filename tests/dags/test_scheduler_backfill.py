@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from connectors.backfill_queries import load_run
 from connectors.localsearch import LocalSearchServer, free_port
 from connectors.samples import serve_samples
 from connectors.store import Store
@@ -170,8 +169,8 @@ def test_scheduler_runs_a_backfill_of_two_ingest_intervals_to_success(
     try:
         for begin, end in INTERVALS:
             for outlet in served:
-                run = load_run(
-                    store, ids.run_id("ingest", begin.isoformat(), end.isoformat(), outlet.id)
+                run = store.load_run(
+                    ids.run_id("ingest", begin.isoformat(), end.isoformat(), outlet.id)
                 )
                 assert run is not None, (outlet.id, begin)
                 assert run.counts["mode"] == "catch-up"

@@ -23,7 +23,6 @@ import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from connectors.backfill_queries import load_run
 from connectors.localsearch import LocalSearchServer
 from connectors.samples import RunningSamples, SampleOutlet, load_sample_outlets, serve_samples
 from connectors.search import SearchIndex, SearchSettings
@@ -257,7 +256,7 @@ def wait_for_stage(settings: Settings, run_id: str, stages: list[str], timeout: 
     try:
         while time.monotonic() < deadline:
             try:
-                run = load_run(store, run_id)
+                run = store.load_run(run_id)
             except StoreUnavailableError:  # the process has not created the tables yet
                 run = None
             if run is not None and run.counts.get("stage") in stages:
@@ -302,7 +301,7 @@ def test_backfill_killed_half_way_resumes_and_ends_like_an_uninterrupted_one(
         process.wait(timeout=30)
     store = Store.open(crashed.database_url)
     try:
-        run = load_run(store, run_id)
+        run = store.load_run(run_id)
     finally:
         store.dispose()
     assert process.returncode == -signal.SIGKILL, log.read_text(errors="replace")

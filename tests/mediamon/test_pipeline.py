@@ -66,7 +66,7 @@ def test_a_broken_feed_is_that_outlets_error_and_the_others_are_ingested(
         settings = settings.with_overrides(search_prefix=search_prefix)
         with open_services(settings) as services:
             report = ingest(services, load_outlets(settings))
-            health = {row["url"]: row for row in services.store.outlet_health()}
+            health = {row.url: row for row in services.store.outlet_health()}
             counts = services.store.counts()
             assert services.search is not None
             services.search.refresh()
@@ -74,9 +74,9 @@ def test_a_broken_feed_is_that_outlets_error_and_the_others_are_ingested(
     expected_articles = sum(len(o.pages) for o in samples.outlets)
     assert counts["articles"] == expected_articles
     assert indexed == expected_articles
-    failed = {url: row for url, row in health.items() if row["last_error_kind"]}
+    failed = {url: row for url, row in health.items() if row.last_error_kind}
     assert set(failed) == {broken.url("/feed.xml"), broken.url("/broken.xml")}
-    assert all(row["consecutive_failures"] == 1 for row in failed.values())
+    assert all(row.consecutive_failures == 1 for row in failed.values())
     assert {error[0].split()[0] for error in report.errors} == {"broken-example"}
 
 

@@ -279,7 +279,7 @@ def test_hostile_responses_end_in_typed_recorded_errors_or_correct_results(
         with open_services(settings) as services:
             _fast_fetcher(services)
             report = ingest(services, load_outlets(settings))
-            health = {row["url"]: row for row in services.store.outlet_health()}
+            health = {row.url: row for row in services.store.outlet_health()}
             links = {row.url: row for row in _link_rows(services)}
             articles = _article_texts(services)
     rss_after, peak_after = _rss_mb(), _peak_mb()
@@ -292,9 +292,9 @@ def test_hostile_responses_end_in_typed_recorded_errors_or_correct_results(
     outcomes: dict[str, str] = {}
     for path in feed_cases + sitemap_cases:
         row = health[server.url(path)]
-        outcomes[path] = row["last_error_kind"] or "ok"
-        if row["last_error_kind"] is None:
-            assert row["last_success_at"] is not None
+        outcomes[path] = row.last_error_kind or "ok"
+        if row.last_error_kind is None:
+            assert row.last_success_at is not None
     for url, path in page_cases.items():
         row = links[url]
         if row.article_id is not None:
@@ -426,12 +426,12 @@ def test_ssrf_targets_in_the_registry_and_feeds_are_refused_and_recorded(
         with open_services(settings) as services:
             _fast_fetcher(services)
             report = ingest(services, load_outlets(settings))
-            health = {row["url"]: row for row in services.store.outlet_health()}
+            health = {row.url: row for row in services.store.outlet_health()}
             links = {row.url: row for row in _link_rows(services)}
         assert target.requests == [], f"a forbidden address was fetched: {target.paths()}"
     for name, url in forbidden.items():
         row = health[url]
-        assert row["last_error_kind"] == "forbidden-address", (name, row)
+        assert row.last_error_kind == "forbidden-address", (name, row)
     for path in ("/to-metadata", "/to-mapped"):
         row = links[allowed.url(path)]
         assert row.article_id is None

@@ -1,0 +1,288 @@
+"""Articles, their versions and their topic tags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from connectors.store.engine import StoreBase, as_utc, chunks, insert_ignore
+from schemas import tables as t
+from schemas.bounds import fit_row
+from schemas.records import ExtractedArticle, LanguageGuess, TagEvidence, TopicTag
+from transforms import ids
+from transforms.urls import dedup_key
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What `Store.save_article` did: ids, and whether anything was written."""
+
+    article_id: str
+    version_id: str
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSummary:
+    """The stored fields of one article that explain it (no text)."""
+
+    id: str
+    outlet_id: str
+    title: str | None
+    canonical_url: str
+    language: str | None
+    language_confidence: float | None
+    published_at: datetime | None
+
+
+class ArticleTables(StoreBase):
+    """The `articles`, `article_versions` and `article_tags` tables."""
+
+    def save_article(
+        self,
+        outlet_id: str,
+        article: ExtractedArticle,
+        *,
+        capture_id: str | None,
+        now: datetime,
+        language: LanguageGuess | None,
+    ) -> SaveResult:
+        """Upsert an article and, when its content is new, a version of it.
+
+        The article id derives from the canonical URL's dedup key, the version id from the content
+        hash: saving the same content twice writes nothing; changed content adds a version and
+        marks the article for re-indexing.
+        """
+        article_key = ids.article_id(dedup_key(article.canonical_url))
+        content = ids.content_hash(article.title, article.text)
+        version = ids.version_id(article_key, content)
+        c = t.articles.c
+        version_row = {
+            "id": version,
+            "article_id": article_key,
+            "content_hash": content,
+            "title": article.title,
+            "text": article.text,
+            "capture_id": capture_id,
+            "extracted_at": now,
+            "encoding": article.encoding,
+        }
+        with self.begin() as conn:
+            fields = {
+                "outlet_id": outlet_id,
+                "canonical_url": article.canonical_url,
+                "url": article.url,
+                "title": article.title,
+                "published_at": article.published_at,
+                "published_at_source": (
+                    str(article.published_at_source) if article.published_at_source else None
+                ),
+                "authors": list(article.authors),
+                "site_name": article.site_name,
+                "description": article.description,
+                "language": language.language if language else article.language_hint,
+                "language_confidence": language.confidence if language else None,
+                "word_count": len(article.text.split()),
+            }
+            created = (
+                insert_ignore(
+                    conn,
+                    t.articles,
+                    [
+                        {
+                            "id": article_key,
+                            **fields,
+                            "current_version_id": version,
+                            "first_seen_at": now,
+                            "updated_at": now,
+                            "version_count": 1,
+                            "index_version": 1,
+                            "indexed_version": 0,
+                        }
+                    ],
+                )
+                > 0
+            )
+            # The version row is inserted after the article row it references; an older content
+            # that comes back (a revert) finds its version row already there and becomes current.
+            insert_ignore(conn, t.article_versions, [version_row])
+            if created:
+                return SaveResult(article_key, version, created=True, changed=True)
+            current = conn.execute(select(t.articles).where(c.id == article_key)).mappings().one()
+            if current["current_version_id"] == version:
+                return SaveResult(article_key, version, created=False, changed=False)
+            # Keep the first known publication time: an edit is not a new publication.
+            published = as_utc(current["published_at"]) or fields["published_at"]
+            conn.execute(
+                update(t.articles)
+                .where(c.id == article_key)
+                .values(
+                    **fit_row(t.articles, {**fields, "published_at": published}),
+                    current_version_id=version,
+                    updated_at=now,
+                    version_count=select(func.count())
+                    .select_from(t.article_versions)
+                    .where(t.article_versions.c.article_id == article_key)
+                    .scalar_subquery(),
+                    index_version=c.index_version + 1,
+                )
+            )
+            return SaveResult(article_key, version, created=False, changed=True)
+
+    def save_tags(self, article_id: str, tags: Sequence[TopicTag]) -> bool:
+        """Replace an article's topic tags; bump its index version only when they changed."""
+        wanted = {
+            tag.topic: {
+                "score": round(tag.score, 6),
+                "evidence": [
+                    {
+                        "term": e.term,
+                        "matched": e.matched,
+                        "field": e.field,
+                        "position": e.position,
+                        "weight": e.weight,
+                    }
+                    for e in tag.evidence
+                ],
+            }
+            for tag in tags
+        }
+        c = t.article_tags.c
+        with self.begin() as conn:
+            # Two workers that fetched the same article would both find no tags and both insert
+            # them (a unique violation for the second): the article row lock serialises them.
+            conn.execute(
+                select(t.articles.c.id).where(t.articles.c.id == article_id).with_for_update()
+            )
+            rows = conn.execute(select(t.article_tags).where(c.article_id == article_id)).mappings()
+            current = {
+                row["topic"]: {"score": round(row["score"], 6), "evidence": row["evidence"]}
+                for row in rows
+            }
+            if current == wanted:
+                return False
+            conn.execute(t.article_tags.delete().where(c.article_id == article_id))
+            for topic, value in sorted(wanted.items()):
+                conn.execute(
+                    t.article_tags.insert().values(article_id=article_id, topic=topic, **value)
+                )
+            conn.execute(
+                update(t.articles)
+                .where(t.articles.c.id == article_id)
+                .values(index_version=t.articles.c.index_version + 1)
+            )
+        return True
+
+    def article_tags(self, article_id: str) -> tuple[TopicTag, ...]:
+        """Return an article's stored topic tags with their evidence, in topic order."""
+        c = t.article_tags.c
+        with self.begin() as conn:
+            rows = conn.execute(
+                select(t.article_tags).where(c.article_id == article_id).order_by(c.topic)
+            ).mappings()
+            return tuple(
+                TopicTag(
+                    topic=row["topic"],
+                    score=row["score"],
+                    evidence=tuple(
+                        TagEvidence(
+                            term=item["term"],
+                            matched=item["matched"],
+                            field=item["field"],
+                            position=item["position"],
+                            weight=item["weight"],
+                        )
+                        for item in row["evidence"]
+                    ),
+                )
+                for row in rows
+            )
+
+    def article_summary(self, article_id: str) -> ArticleSummary | None:
+        """Return the stored fields of one article (no text), or None when unknown."""
+        c = t.articles.c
+        with self.begin() as conn:
+            row = conn.execute(
+                select(
+                    c.id,
+                    c.outlet_id,
+                    c.title,
+                    c.canonical_url,
+                    c.language,
+                    c.language_confidence,
+                    c.published_at,
+                ).where(c.id == article_id)
+            ).first()
+        if row is None:
+            return None
+        return ArticleSummary(
+            id=row.id,
+            outlet_id=row.outlet_id,
+            title=row.title,
+            canonical_url=row.canonical_url,
+            language=row.language,
+            language_confidence=row.language_confidence,
+            published_at=as_utc(row.published_at),
+        )
+
+    def article_text(self, article_id: str) -> tuple[str | None, str, str | None] | None:
+        """Return (title, text, language) of an article's current version, or None."""
+        a, v = t.articles.c, t.article_versions.c
+        with self.begin() as conn:
+            row = conn.execute(
+                select(v.title, v.text, a.language)
+                .join_from(t.articles, t.article_versions, a.current_version_id == v.id)
+                .where(a.id == article_id)
+            ).first()
+        return (row.title, row.text, row.language) if row else None
+
+    def article_ids(
+        self,
+        *,
+        published_from: datetime | None = None,
+        published_to: datetime | None = None,
+        outlet_ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Return ids of articles (optionally published in [from, to)), in a stable order."""
+        c = t.articles.c
+        query = select(c.id)
+        if published_from is not None:
+            query = query.where(c.published_at >= published_from)
+        if published_to is not None:
+            query = query.where(c.published_at < published_to)
+        if outlet_ids is not None:
+            query = query.where(c.outlet_id.in_(list(outlet_ids)))
+        with self.begin() as conn:
+            return list(conn.execute(query.order_by(c.id)).scalars())
+
+    def outlets_of(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """Return {article_id: outlet_id} for the given articles."""
+        c = t.articles.c
+        out: dict[str, str] = {}
+        with self.begin() as conn:
+            for chunk in chunks(list(article_ids), 500):
+                out.update(
+                    {
+                        row.id: row.outlet_id
+                        for row in conn.execute(select(c.id, c.outlet_id).where(c.id.in_(chunk)))
+                    }
+                )
+        return out
+
+    def topics_of(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Return {article_id: [topic, ...]} for the given articles (tagged ones only)."""
+        c = t.article_tags.c
+        out: dict[str, list[str]] = {}
+        with self.begin() as conn:
+            for chunk in chunks(list(article_ids), 500):
+                for row in conn.execute(
+                    select(c.article_id, c.topic)
+                    .where(c.article_id.in_(chunk))
+                    .order_by(c.article_id, c.topic)
+                ):
+                    out.setdefault(row.article_id, []).append(row.topic)
+        return out
