@@ -36,17 +36,6 @@ class DateSource(StrEnum):
     HTMLDATE = "htmldate"
 
 
-class Relation(StrEnum):
-    """How a member of a story relates to the member it was matched to."""
-
-    ORIGIN = "origin"
-    EXACT = "exact"
-    NEAR = "near"
-    REWRITE = "rewrite"
-    EXCERPT = "excerpt"
-    TRANSLATION = "translation"
-
-
 @dataclass(frozen=True, slots=True)
 class Outlet:
     """One outlet of the registry (`config/outlets.yaml`).

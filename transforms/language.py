@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from schemas.records import LanguageGuess
@@ -174,8 +173,3 @@ def identify_language(text: str, *, hint: str | None = None) -> LanguageGuess:
         return LanguageGuess(UNDETERMINED, 0.0)
     language, confidence = ranked[0]
     return LanguageGuess(language, round(min(max(confidence, 0.0), 1.0), 6))
-
-
-def identify_languages(texts: Sequence[str], *, hint: str | None = None) -> list[LanguageGuess]:
-    """Identify the language of each text in `texts` (same rules as `identify_language`)."""
-    return [identify_language(text, hint=hint) for text in texts]

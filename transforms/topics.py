@@ -214,7 +214,6 @@ class _Pattern:
 class _Matcher:
     exact: dict[str, list[_Pattern]] = field(default_factory=lambda: defaultdict(list))
     stems: dict[str, list[_Pattern]] = field(default_factory=lambda: defaultdict(list))
-    stem_lengths: tuple[int, ...] = ()
     substrings: dict[str, list[_Pattern]] = field(default_factory=lambda: defaultdict(list))
     substring_regex: re.Pattern[str] | None = None
     heads: frozenset[str] = frozenset()  # first two letters of every first word: a cheap filter
@@ -228,7 +227,6 @@ class _Matcher:
         (self.stems if is_stem else self.exact)[first].append(pattern)
 
     def freeze(self) -> None:
-        self.stem_lengths = tuple(sorted({len(s) for s in self.stems}, reverse=True))
         self.heads = frozenset(w[:2] for w in (*self.exact, *self.stems))
         by_head: dict[str, set[int]] = defaultdict(set)
         for stem in self.stems:
