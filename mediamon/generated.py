@@ -75,7 +75,7 @@ def kibana_fields(fields: tuple[IndexField, ...]) -> list[dict[str, Any]]:
 
 def generated_files(prefix: str = DEFAULT_PREFIX) -> dict[Path, str]:
     """Return {path relative to the project root: content} of every generated file."""
-    from mediamon.kibana import saved_objects_ndjson
+    from mediamon.kibana.renderer import saved_objects_ndjson
 
     return {
         Path("infra/elasticsearch/articles-template.json"): _dump(article_template(prefix)),

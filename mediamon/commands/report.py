@@ -146,7 +146,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Import the data views, Lens visualisations and dashboards into Kibana (overwrite)."""
-        from mediamon.kibana import KibanaSettings, import_saved_objects, saved_objects_ndjson
+        from connectors.kibana import KibanaSettings, import_saved_objects
+        from mediamon.kibana.renderer import saved_objects_ndjson
 
         ndjson = file.read_text(encoding="utf-8") if file else saved_objects_ndjson()
         settings = KibanaSettings(
