@@ -1,4 +1,4 @@
-"""Indexing throughput: our path (`pipeline.index_pending` from a filled store) versus a bare
+"""Indexing throughput: our path (`stages.index_pending` from a filled store) versus a bare
 `elasticsearch.helpers.bulk` of the same documents, in the same run, against the same local server.
 
 Our path does more than the bare bulk: it reads the outbox and the rows from SQL, builds the
@@ -94,8 +94,9 @@ def run_bench(copies: int, work: Path, repeats: int = 3) -> dict[str, Any]:
 
     from connectors.localsearch import local_search
     from connectors.search import SearchIndex, SearchSettings
-    from mediamon.pipeline import Services, index_pending
+    from mediamon.services import Services
     from mediamon.settings import load_settings
+    from mediamon.stages import index_pending
     from transforms.documents import article_index_for, build_article_document
 
     now = datetime(2026, 11, 25, tzinfo=UTC)

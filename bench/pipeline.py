@@ -5,7 +5,7 @@
    local search server) on the bundled sample corpus, versus bare `trafilatura.extract` of the same
    page bodies (the baseline): `ratio` = pipeline rate / trafilatura rate.
 2. `airflow_overhead`: the same work as an Airflow DAG run (`dag.test()`, in process) versus
-   through `mediamon.backfill.run_backfill` (what `mediamon backfill` calls): the ingest DAG for
+   through `mediamon.runner.run_plan` (what `mediamon backfill` calls): the ingest DAG for
    one hourly interval versus a backfill of that interval, and the backfill DAG versus the backfill
    function over a range. `overhead` = best DAG seconds / best direct seconds (after one
    warm-up pair, two measured pairs in alternating order).
@@ -47,15 +47,9 @@ def bench_trafilatura(bodies: list[bytes], rounds: int = 1) -> float:
 
 def bench_pipeline(work: Path, search_url: str) -> dict[str, Any]:
     from connectors.samples import load_sample_outlets, serve_samples
-    from mediamon.pipeline import (
-        cluster,
-        discover,
-        fetch_pending,
-        index_pending,
-        load_outlets,
-        open_services,
-    )
+    from mediamon.services import load_outlets, open_services
     from mediamon.settings import load_settings
+    from mediamon.stages import cluster, discover, fetch_pending, index_pending
 
     outlets = load_sample_outlets()
     bodies = [page.body for outlet in outlets for page in outlet.pages]
@@ -71,15 +65,15 @@ def bench_pipeline(work: Path, search_url: str) -> dict[str, Any]:
         started = time.perf_counter()
         with open_services(settings) as services:
             chosen = load_outlets(settings)
-            # The same calls, in the same order, as `mediamon.pipeline.ingest`, timed per stage.
+            # The same calls, in the same order, as `mediamon.runner.ingest`, timed per stage.
             mark = time.perf_counter()
             report = discover(services, chosen)
             stages["discover"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            fetched, changed = fetch_pending(services, chosen)
+            fetched = fetch_pending(services, chosen)
             stages["fetch_extract_tag_store"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            report.merge(fetched).merge(cluster(services, changed))
+            report.merge(fetched).merge(cluster(services, fetched.changed))
             stages["cluster"] = time.perf_counter() - mark
             mark = time.perf_counter()
             report.merge(index_pending(services))
@@ -120,8 +114,9 @@ def bench_airflow(work: Path, search_url: str) -> list[dict[str, Any]]:
 
     from connectors.samples import load_sample_outlets, serve_samples
     from connectors.store import Store
-    from mediamon.backfill import BackfillRequest, run_backfill
-    from mediamon.pipeline import load_outlets, open_services
+    from mediamon.plans import Plan
+    from mediamon.runner import run_plan
+    from mediamon.services import load_outlets, open_services
     from mediamon.settings import load_settings
 
     db.initdb()
@@ -162,10 +157,10 @@ def bench_airflow(work: Path, search_url: str) -> list[dict[str, Any]]:
                 started = time.perf_counter()
                 if how == "direct":
                     with open_services(settings) as services:
-                        run_backfill(
+                        run_plan(
                             services,
+                            Plan.backfill(start, end, stages=stages),
                             load_outlets(settings),
-                            BackfillRequest(start, end, stages=stages),
                         )
                 elif dag_id == "mediamon_ingest":
                     run = bag.dags[dag_id].test(logical_date=end)
@@ -193,7 +188,7 @@ def bench_airflow(work: Path, search_url: str) -> list[dict[str, Any]]:
                 "window": [start.isoformat(), end.isoformat()],
                 "outlets": len(outlets),
                 "articles": articles["direct"].pop(),
-                "baseline": "mediamon.backfill.run_backfill (mediamon backfill) of the same work",
+                "baseline": "mediamon.runner.run_plan (mediamon backfill) of the same work",
                 "direct_seconds": [round(x, 2) for x in timings["direct"]],
                 "airflow_seconds": [round(x, 2) for x in timings["airflow"]],
                 "overhead": round(min(timings["airflow"]) / min(timings["direct"]), 3),

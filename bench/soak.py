@@ -30,7 +30,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from connectors.localsearch import local_search  # noqa: E402
 from connectors.samples import load_sample_outlets, serve_samples  # noqa: E402
-from mediamon.pipeline import ingest, load_outlets, open_services  # noqa: E402
+from mediamon.runner import ingest  # noqa: E402
+from mediamon.services import load_outlets, open_services  # noqa: E402
 from mediamon.settings import load_settings  # noqa: E402
 from schemas import tables as t  # noqa: E402
 

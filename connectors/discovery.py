@@ -118,12 +118,11 @@ def discover_outlet(
     state: Mapping[str, Validators] = {} if date_range is not None else (feed_state or {})
     collector = _Collector(settings.max_links_per_outlet)
     sources: list[SourceOutcome] = []
-    allow_private = True if outlet.allow_private else None
     _apply_outlet_rate(outlet, fetcher)
 
     for feed_url in outlet.feeds:
         outcome, page = _fetch_source(
-            fetcher, SourceKind.FEED, feed_url, state, allow_private, "feed"
+            fetcher, SourceKind.FEED, feed_url, state, outlet.private_permission(feed_url), "feed"
         )
         if page is not None:
             try:
@@ -139,14 +138,17 @@ def discover_outlet(
                 outcome = dataclasses.replace(outcome, error=error)
         sources.append(outcome)
 
-    sources.extend(
-        _discover_sitemaps(outlet, fetcher, state, date_range, settings, collector, allow_private)
-    )
+    sources.extend(_discover_sitemaps(outlet, fetcher, state, date_range, settings, collector))
 
     if date_range is None:
         for section_url in outlet.sections:
             outcome, page = _fetch_source(
-                fetcher, SourceKind.SECTION, section_url, state, allow_private, "page"
+                fetcher,
+                SourceKind.SECTION,
+                section_url,
+                state,
+                outlet.private_permission(section_url),
+                "page",
             )
             if page is not None:
                 try:
@@ -183,7 +185,6 @@ def _discover_sitemaps(
     date_range: DateRange | None,
     settings: DiscoverySettings,
     collector: _Collector,
-    allow_private: bool | None,
 ) -> list[SourceOutcome]:
     outcomes: list[SourceOutcome] = []
     # Bounded and de-duplicated: an index listing 700,000 children (or the same child 700,000
@@ -194,7 +195,7 @@ def _discover_sitemaps(
     while (item := queue.pop()) is not None:
         url, depth = item
         outcome, page = _fetch_source(
-            fetcher, SourceKind.SITEMAP, url, state, allow_private, "sitemap"
+            fetcher, SourceKind.SITEMAP, url, state, outlet.private_permission(url), "sitemap"
         )
         if page is not None:
             try:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
+
+from mediamon.plans import STAGES
+from schemas.errors import RETRY_POLICY
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "mediamon",
@@ -19,8 +22,14 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
+    # Transient errors retry with the backoff above; permanent ones fail at once.
+    "retry_policy": ExceptionRetryPolicy(
+        rules=[
+            RetryRule(exception=error, action=RetryAction(verdict))
+            for error, verdict in RETRY_POLICY
+        ]
+    ),
 }
-STAGES = ["discover", "fetch", "extract", "cluster", "tag", "index"]
 
 
 @dag(
@@ -38,7 +47,7 @@ STAGES = ["discover", "fetch", "extract", "cluster", "tag", "index"]
         "from": Param("2018-09-08", type="string", format="date", description="first day"),
         "to": Param("2018-09-09", type="string", format="date", description="last day, included"),
         "outlets": Param([], type="array", items={"type": "string"}, description="outlet ids"),
-        "stages": Param([], type="array", items={"type": "string", "enum": STAGES}),
+        "stages": Param([], type="array", items={"type": "string", "enum": list(STAGES)}),
     },
 )
 def mediamon_backfill() -> None:

@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import (
+    CronDataIntervalTimetable,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+    dag,
+    task,
+)
+
+from schemas.errors import RETRY_POLICY
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "mediamon",
@@ -19,6 +28,13 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
+    # Transient errors retry with the backoff above; permanent ones fail at once.
+    "retry_policy": ExceptionRetryPolicy(
+        rules=[
+            RetryRule(exception=error, action=RetryAction(verdict))
+            for error, verdict in RETRY_POLICY
+        ]
+    ),
 }
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import (
+    CronDataIntervalTimetable,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+    dag,
+    task,
+)
+
+from schemas.errors import RETRY_POLICY
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "mediamon",
@@ -17,6 +26,13 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(hours=1),
+    # Transient errors retry with the backoff above; permanent ones fail at once.
+    "retry_policy": ExceptionRetryPolicy(
+        rules=[
+            RetryRule(exception=error, action=RetryAction(verdict))
+            for error, verdict in RETRY_POLICY
+        ]
+    ),
 }
 
 

@@ -120,8 +120,9 @@ def demo(
 def run(
     outlet: Annotated[list[str] | None, typer.Option(help="Only these outlet ids.")] = None,
 ) -> None:
-    """One ingest pass over the registry: discover, fetch, extract, cluster, tag, store, index."""
-    from mediamon.pipeline import ingest, load_outlets, open_services
+    """One live pass over the registry: discover, fetch (extract, tag, store), cluster, index."""
+    from mediamon.runner import ingest
+    from mediamon.services import load_outlets, open_services
     from mediamon.settings import load_settings
 
     settings = load_settings()
@@ -149,9 +150,10 @@ def index(
     ] = False,
 ) -> None:
     """Send what the search index is missing (or everything with --full) from the store."""
-    from mediamon.pipeline import index_pending, open_services
     from mediamon.reindex import catch_up
+    from mediamon.services import open_services
     from mediamon.settings import load_settings
+    from mediamon.stages import index_pending
 
     settings = load_settings()
     if not settings.search_url:
@@ -166,29 +168,27 @@ def index(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the SQL store to the newest schema."""
-    from connectors.store import Store
+    from mediamon.services import open_services
     from mediamon.settings import load_settings
 
     settings = load_settings()
-    store = Store.open(settings.database_url)
-    store.migrate()
-    store.dispose()
+    with open_services(settings, with_search=False):
+        pass  # opening migrates the store
     console.print(f"store at {settings.database_display} is up to date")
 
 
 @app.command()
 def outlets() -> None:
     """Show each outlet source's health: last success, consecutive failures, last error."""
-    from connectors.store import Store
+    from mediamon.services import open_services
     from mediamon.settings import load_settings
 
-    settings = load_settings()
-    store = Store.open(settings.database_url)
-    store.migrate()
+    with open_services(load_settings(), with_search=False) as services:
+        health = services.store.outlet_health()
     table = Table(title="outlet sources")
     for column in ("outlet", "kind", "url", "last success", "failures", "last error"):
         table.add_column(column)
-    for row in store.outlet_health():
+    for row in health:
         error = f"{row.last_error_kind}: {row.last_error_message}" if row.last_error_kind else ""
         # Text, never markup: a URL or error message from the network may hold "[/]".
         table.add_row(
@@ -204,20 +204,19 @@ def outlets() -> None:
                 )
             )
         )
-    store.dispose()
     console.print(table)
 
 
 @app.command()
 def explain(article_id: str) -> None:
     """Print why an article got each of its topic tags (terms, field, position, weight)."""
-    from connectors.store import Store
+    from mediamon.services import open_services
     from mediamon.settings import load_settings
     from transforms.topics import format_tag_explanation
 
-    settings = load_settings()
-    store = Store.open(settings.database_url)
-    try:
+    # An existing store is read as it is: explaining never migrates it.
+    with open_services(load_settings(), with_search=False, migrate=False) as services:
+        store = services.store
         summary = store.article_summary(article_id)
         # Titles, URLs and ids come from the network or the command line: Text, never markup.
         if summary is None:
@@ -231,8 +230,6 @@ def explain(article_id: str) -> None:
             )
         )
         console.print(format_tag_explanation(store.article_tags(article_id)), markup=False)
-    finally:
-        store.dispose()
 
 
 def _print_report(counts: dict[str, int], errors: int) -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from connectors.localsearch import local_search
 from connectors.samples import serve_samples
-from mediamon.pipeline import StageReport, ingest, load_outlets, open_services
+from mediamon.runner import ingest
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import DEFAULT_DATA_DIR, Settings, load_settings
+from mediamon.stages import StageReport
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ Connections `mediamon_store` (the SQL store) and `mediamon_search` (Elasticsearc
 defined, and the Variable `mediamon_outlets` (a JSON list of outlet ids; all enabled outlets when
 unset). Credentials are never logged: only the masked database URL and the search host are.
 
-Every callable returns a small JSON-serialisable dict (it becomes the task's XCom) and raises a
-`TransientError` only for what a retry can fix, so Airflow's retries with backoff do the rest.
+Every callable returns a small JSON-serialisable dict (it becomes the task's XCom). What it
+raises keeps its type: the DAGs' retry policy (built from `schemas.errors.RETRY_POLICY`) retries
+a `TransientError` with backoff and fails a `PermanentError` at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mediamon.settings import Settings, load_settings
-from schemas.errors import ConfigError, TransientError
+from schemas.errors import ConfigError, TransientError, retry_action
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def _selected_outlets() -> list[str] | None:
 
 def list_outlet_ids() -> list[str]:
     """The ids of the outlets one ingest run maps over (registry order)."""
-    from mediamon.pipeline import load_outlets
+    from mediamon.services import load_outlets
 
     settings = settings_from_airflow()
     outlets = load_outlets(settings, _selected_outlets())
@@ -159,16 +160,16 @@ def ingest_outlet(
 ) -> dict[str, Any]:
     """Discover and fetch one outlet for one data interval; return the changed article ids.
 
-    A current interval reads the outlet's live feeds, sitemaps and sections and fetches every
-    pending link; an interval that ended more than the live lag ago (catch-up or backfill) takes
-    the links dated inside it from sitemaps and feeds, as `mediamon backfill` does. Either way
-    every write is keyed, so a retried or repeated run writes nothing new. Raises
-    `TransientError` when every source of the outlet failed transiently (worth a retry).
+    A current interval runs the live plan (the outlet's feeds, sitemaps and sections now, every
+    pending link); an interval that ended more than the live lag ago runs the catch-up plan (the
+    links dated inside it, as a backfill does). Both go through `mediamon.runner.run_plan`, which
+    checkpoints the run under the interval, so a retried try resumes and a repeated run writes
+    nothing new. Raises `TransientError` when every source of the outlet failed with an error
+    `schemas.errors.retry_action` retries (worth another try).
     """
-    from connectors.store import RunRecord
-    from mediamon.backfill import BackfillRequest, run_backfill
-    from mediamon.pipeline import discover, fetch_pending, load_outlets, open_services, utc_now
-    from transforms import ids
+    from mediamon.plans import Plan, Window
+    from mediamon.runner import run_plan
+    from mediamon.services import load_outlets, open_services, utc_now
 
     if interval_start is None or interval_end is None:
         raise ConfigError("mediamon_ingest runs need a data interval (CronDataIntervalTimetable)")
@@ -177,47 +178,31 @@ def ingest_outlet(
     lag = timedelta(
         hours=float(_variable(LIVE_LAG_VARIABLE, DEFAULT_LIVE_LAG.total_seconds() / 3600))
     )
+    interval = Window(interval_start, interval_end)
     live = interval_end >= moment - lag
+    plan = Plan.live_outlet(outlet_id, interval) if live else Plan.catch_up(outlet_id, interval)
     with open_services(settings) as services:
-        outlets = load_outlets(settings, [outlet_id])
+        report = run_plan(services, plan, load_outlets(settings, [outlet_id])).report
         if live:
-            report = discover(services, outlets)
-            fetched, changed = fetch_pending(services, outlets)
-            report.merge(fetched)
+            changed = sorted(set(report.changed))
         else:
-            request = BackfillRequest(
-                interval_start, interval_end, (outlet_id,), stages=("discover", "fetch")
-            )
-            result = run_backfill(services, outlets, request)
-            report = result.report
-            changed = _window_article_ids(services, outlet_id, interval_start, interval_end)
-        services.store.record_run(
-            RunRecord(
-                id=ids.run_id(
-                    "ingest", interval_start.isoformat(), interval_end.isoformat(), outlet_id
-                ),
-                kind="ingest",
-                started_at=moment,
-                finished_at=utc_now(),
-                window_start=interval_start,
-                window_end=interval_end,
-                status="done",
-                counts={"mode": "live" if live else "catch-up", **report.counts},
-            )
-        )
-    discovery_errors = [e for e in report.errors if e[0].startswith(f"{outlet_id} ")]
+            # Every article of the window goes to clustering: a catch-up may have found an
+            # earlier copy of a story whose members were stored by other runs.
+            links = services.store.links_in_window(interval_start, interval_end, [outlet_id])
+            changed = sorted({item.article_id for item in links if item.article_id})
+    source_errors = [e for e in report.errors if e.where.startswith(f"{outlet_id} ")]
     if (
-        discovery_errors
+        source_errors
         and not report.counts.get("links_seen", 0)
-        and all(_is_transient(e[1]) for e in discovery_errors)
+        and all(retry_action(e.error) == "retry" for e in source_errors)
     ):
         raise TransientError(
-            f"outlet {outlet_id}: every source failed ({discovery_errors[0][1]}); retry later"
+            f"outlet {outlet_id}: every source failed ({source_errors[0].kind}); retry later"
         )
     log.info(
         "ingested outlet=%s mode=%s window=%s..%s changed=%d errors=%d",
         outlet_id,
-        "live" if live else "catch-up",
+        plan.mode,
         interval_start.isoformat(),
         interval_end.isoformat(),
         len(changed),
@@ -225,35 +210,21 @@ def ingest_outlet(
     )
     return {
         "outlet": outlet_id,
-        "mode": "live" if live else "catch-up",
-        "changed": sorted(changed),
+        "mode": plan.mode,
+        "changed": changed,
         "counts": dict(sorted(report.counts.items())),
         "errors": len(report.errors),
     }
 
 
-def _window_article_ids(services: Any, outlet_id: str, start: datetime, end: datetime) -> list[str]:
-    links = services.store.links_in_window(start, end, [outlet_id])
-    return sorted({item.article_id for item in links if item.article_id})
-
-
-# Kinds of `TransientError` subclasses (connectors.http, connectors.store): worth a retry.
-_TRANSIENT_KINDS = frozenset(
-    {"transient", "timeout", "too-slow", "connection", "http-429", "http-5xx", "store-unavailable"}
-)
-
-
-def _is_transient(kind: str) -> bool:
-    return kind in _TRANSIENT_KINDS
-
-
 def cluster_changed(outcomes: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
     """Cluster the articles the mapped ingest tasks changed.
 
-    `mediamon.pipeline.cluster` also picks up every article left without a story (an outlet task
+    `mediamon.stages.cluster` also picks up every article left without a story (an outlet task
     whose XCom is lost, a clustering task killed half-way), so the next run heals a failed one.
     """
-    from mediamon.pipeline import cluster, open_services
+    from mediamon.services import open_services
+    from mediamon.stages import cluster
 
     changed: set[str] = set()
     for outcome in _materialise(outcomes):
@@ -279,7 +250,8 @@ def index_documents() -> dict[str, Any]:
     Raises `TransientError` when the index is unreachable, so the task retries; nothing is lost
     meanwhile, the documents stay pending for the next run.
     """
-    from mediamon.pipeline import index_pending, open_services
+    from mediamon.services import open_services
+    from mediamon.stages import index_pending
 
     with open_services(settings_from_airflow()) as services:
         report = index_pending(services)
@@ -293,14 +265,10 @@ def index_documents() -> dict[str, Any]:
 
 def summarise_outlet_health() -> dict[str, Any]:
     """Summarise the sources' health; name the outlets whose sources keep failing."""
-    from connectors.store import Store
+    from mediamon.services import open_services
 
-    store = Store.open(settings_from_airflow().database_url)
-    try:
-        store.migrate()
-        rows = store.outlet_health()
-    finally:
-        store.dispose()
+    with open_services(settings_from_airflow(), with_search=False) as services:
+        rows = services.store.outlet_health()
     failing = sorted(
         {row.outlet_id for row in rows if row.consecutive_failures >= UNHEALTHY_AFTER_FAILURES}
     )
@@ -321,7 +289,8 @@ def check_search_index() -> dict[str, Any]:
     Returns the indexed counts and what is still pending; raises `TransientError` when the index
     is unreachable. Without a configured search cluster there is nothing to check.
     """
-    from mediamon.pipeline import index_pending, open_services
+    from mediamon.services import open_services
+    from mediamon.stages import index_pending
 
     with open_services(settings_from_airflow()) as services:
         if services.search is None:
@@ -346,24 +315,25 @@ def check_search_index() -> dict[str, Any]:
 
 
 def backfill_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run `mediamon.backfill.run_backfill` for the DAG params `from`, `to`, `outlets`, `stages`.
+    """Run the backfill plan for the DAG params `from`, `to`, `outlets`, `stages`.
 
     `to` is inclusive when it is a day (as on the command line). The run resumes a crashed run
-    of the same request, so an Airflow retry continues where the previous try stopped.
+    of the same plan, so an Airflow retry continues where the previous try stopped.
     """
-    from mediamon.backfill import BackfillRequest, parse_day, parse_stages, run_backfill
-    from mediamon.pipeline import load_outlets, open_services
+    from mediamon.plans import Plan, parse_moment, parse_stages, parse_window_end
+    from mediamon.runner import run_plan
+    from mediamon.services import load_outlets, open_services
 
-    start = parse_day(str(params["from"]))
-    end_text = str(params["to"])
-    end = parse_day(end_text) + (timedelta(days=1) if len(end_text.strip()) == 10 else timedelta())
     outlet_ids = _as_list(params.get("outlets"))
-    request = BackfillRequest(
-        start, end, tuple(sorted(outlet_ids)), stages=parse_stages(_as_list(params.get("stages")))
+    plan = Plan.backfill(
+        parse_moment(str(params["from"])),
+        parse_window_end(str(params["to"])),
+        outlet_ids,
+        stages=parse_stages(_as_list(params.get("stages"))),
     )
     settings = settings_from_airflow()
     with open_services(settings) as services:
-        result = run_backfill(services, load_outlets(settings, outlet_ids or None), request)
+        result = run_plan(services, plan, load_outlets(settings, outlet_ids or None))
     return result.as_dict()
 
 

@@ -3,7 +3,7 @@
 The SQL store is the system of record; the index is always rebuildable from it.
 
 - `reindex_range` marks the articles published in a range as not indexed and runs the normal
-  indexer (`pipeline.index_pending`): documents are overwritten under their deterministic ids, so
+  indexer (`stages.index_pending`): documents are overwritten under their deterministic ids, so
   re-running it leaves counts and document sources unchanged.
 - `rollout` builds fresh indices for a schema version (by default the code's `SCHEMA_VERSION`)
   from the store beside the live ones, checks their counts, puts the new templates, swaps both
@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from connectors.search import IndexAction, SearchIndex, SearchUnavailableError
-from mediamon.pipeline import Services, StageReport, index_pending
+from mediamon.services import Services
+from mediamon.stages import StageReport, index_pending
 from schemas.errors import PermanentError
 from schemas.index import (
     SCHEMA_VERSION,
@@ -106,7 +107,7 @@ def catch_up(services: Services, *, batch_size: int = 500) -> StageReport:
         lost_articles, lost_stories = reconcile_index(services)
     except SearchUnavailableError as error:
         report.add("index_unavailable")
-        report.errors.append(("search", error.kind, error.message))
+        report.record("search", error)
         return report
     report.add("articles_requeued", lost_articles)
     report.add("stories_requeued", lost_stories)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 class SourceKind(StrEnum):
@@ -42,7 +43,8 @@ class Outlet:
 
     `article_url_pattern` is a regular expression that article URLs of this outlet match; it filters
     links found on section pages. `allow_private` lets the fetcher reach private or loopback
-    addresses for this outlet (the bundled samples and the tests need it; real outlets never do).
+    addresses on this outlet's own hosts (the bundled samples and the tests need it; real outlets
+    never do); `private_permission` is the one place that rule is decided.
     """
 
     id: str
@@ -57,6 +59,29 @@ class Outlet:
     requests_per_second: float | None = None
     allow_private: bool = False
     enabled: bool = True
+
+    def private_permission(self, url: str) -> bool | None:
+        """True when a fetch of `url` may reach private addresses, else None (the settings decide).
+
+        Only the hosts an analyst put in the registry (homepage, feeds, sitemaps, sections; host
+        and port) are trusted: a feed or sitemap of such an outlet listing another private host,
+        or the metadata service, must not turn the crawler into a proxy into its own network.
+        """
+        if not self.allow_private:
+            return None
+        own = {
+            _host_and_port(u) for u in (self.homepage, *self.feeds, *self.sitemaps, *self.sections)
+        }
+        return True if _host_and_port(url) in own - {None} else None
+
+
+def _host_and_port(url: str) -> tuple[str, int | None] | None:
+    """(host, port) of `url`, None when it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,3 +286,24 @@ class ArticleTables(StoreBase):
                 ):
                     out.setdefault(row.article_id, []).append(row.topic)
         return out
+
+    def articles_without_current_story(self) -> list[str]:
+        """Articles without a story, or whose fingerprint is not of their current version.
+
+        A run killed between storing articles and clustering them leaves such articles behind,
+        no longer pending anywhere else; the next clustering picks them up.
+        """
+        a, f, m = t.articles.c, t.fingerprints.c, t.story_members.c
+        query = (
+            select(a.id)
+            .outerjoin(t.fingerprints, f.article_id == a.id)
+            .outerjoin(t.story_members, m.article_id == a.id)
+            .where(
+                (f.article_id.is_(None))
+                | (f.version_id != a.current_version_id)
+                | (m.article_id.is_(None))
+            )
+            .order_by(a.id)
+        )
+        with self.begin() as conn:
+            return list(conn.execute(query).scalars())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +19,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-# The stage names, for --help without importing the pipeline at start-up (checked by a test).
-STAGE_NAMES = "discover,fetch,extract,cluster,tag,index"
+from mediamon.plans import STAGES
+
+# For --help: `mediamon.plans` is light, so start-up does not import the pipeline.
+STAGE_NAMES = ",".join(STAGES)
 
 console = Console()
 
@@ -83,15 +84,16 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         A day given as `--to` is included (the range ends at the next midnight UTC). A crashed
         run resumes where it stopped when started again with the same arguments.
         """
-        from mediamon.backfill import BackfillRequest, parse_day, parse_stages, run_backfill
-        from mediamon.pipeline import load_outlets, open_services
+        from mediamon.plans import Plan, parse_moment, parse_stages, parse_window_end
+        from mediamon.runner import run_plan
+        from mediamon.services import load_outlets, open_services
         from mediamon.settings import load_settings
 
-        start = parse_day(date_from)
-        end = _range_end(date_to)
+        start = parse_moment(date_from)
+        end = parse_window_end(date_to)
         settings = load_settings()
         outlets = load_outlets(settings, outlet)
-        request = BackfillRequest(
+        plan = Plan.backfill(
             start=start,
             end=end,
             outlet_ids=tuple(sorted(outlet or [])),
@@ -99,7 +101,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         )
         with open_services(settings) as services:
             if as_json:
-                result = run_backfill(services, outlets, request, restart=restart)
+                result = run_plan(services, plan, outlets, restart=restart)
             else:
                 with _progress() as progress:
                     tasks: dict[str, TaskID] = {}
@@ -109,15 +111,15 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                             tasks[stage] = progress.add_task(stage, total=total)
                         progress.update(tasks[stage], completed=done, total=total)
 
-                    result = run_backfill(
-                        services, outlets, request, on_progress=on_progress, restart=restart
+                    result = run_plan(
+                        services, plan, outlets, on_progress=on_progress, restart=restart
                     )
         summary = result.as_dict()
         if as_json:
             typer.echo(json.dumps(summary, sort_keys=True))
             return
         table = Table(title=f"backfill {start.date()} .. {end.isoformat()}", show_header=False)
-        table.add_row("run id", summary["run_id"])
+        table.add_row("run id", str(summary["run_id"]))
         table.add_row("resumed at stage", str(summary["resumed_at"] or "-"))
         table.add_row("stages run", ", ".join(summary["stages_run"]) or "-")
         table.add_row("links in range", str(summary["links_in_range"]))
@@ -126,16 +128,6 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             table.add_row(key, str(value))
         table.add_row("errors recorded", str(summary["errors"]))
         console.print(table)
-
-
-def _range_end(value: str) -> datetime:
-    """`--to 2018-09-09` means the whole day: the range ends at the following midnight."""
-    from mediamon.backfill import parse_day
-
-    end = parse_day(value)
-    if len(value.strip()) == 10:
-        end += timedelta(days=1)
-    return end
 
 
 def _progress() -> Progress:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,27 +11,19 @@ import typer
 from schemas.errors import MediamonError
 
 
-def _day(value: str | None, option: str) -> datetime | None:
-    """Parse YYYY-MM-DD (or a full ISO time) as UTC; None passes through."""
+def _day(value: str | None, option: str, *, end: bool = False) -> datetime | None:
+    """`mediamon.plans`' parser as a command-line option: None passes through, a bad value is a
+    usage error naming the option. With `end`, a bare day is included whole."""
+    from mediamon.plans import parse_moment, parse_window_end
+
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
+        return parse_window_end(value) if end else parse_moment(value)
+    except MediamonError as error:
         raise typer.BadParameter(
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from error
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _day_end(value: str | None, option: str) -> datetime | None:
-    """The exclusive end of a window whose last day is `value` (a bare day is included whole)."""
-    end = _day(value, option)
-    if end is not None and value is not None and len(value) == 10:
-        end += timedelta(days=1)
-    return end
 
 
 # The publication-day range both `report` and `reindex` take (UTC days, both inclusive).
@@ -56,22 +48,19 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Write a static, self-contained HTML report (no Elasticsearch needed)."""
-        from connectors.store import Store
         from mediamon.report import ReportOptions, write_report
+        from mediamon.services import open_services
         from mediamon.settings import load_settings
 
         settings = load_settings()
         start = _day(date_from, "--from")
-        end = _day_end(date_to, "--to")
-        store = Store.open(settings.database_url)
+        end = _day(date_to, "--to", end=True)
         try:
-            store.migrate()
-            summary = write_report(store, out, ReportOptions(start, end, topic))
+            with open_services(settings, with_search=False) as services:
+                summary = write_report(services.store, out, ReportOptions(start, end, topic))
         except MediamonError as error:
             typer.echo(f"report failed ({error.kind}): {error.message}", err=True)
             raise typer.Exit(1) from error
-        finally:
-            store.dispose()
         typer.echo(
             f"wrote {out}: {summary.articles} articles, {summary.outlets} outlets, "
             f"{summary.stories} multi-outlet stories"
@@ -89,8 +78,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Re-send a publication range from the store to the index, or roll out a new schema."""
-        from mediamon.pipeline import open_services
         from mediamon.reindex import reindex_range, rollout
+        from mediamon.services import open_services
         from mediamon.settings import load_settings
 
         settings = load_settings()
@@ -111,7 +100,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                     )
                     return
                 report = reindex_range(
-                    services, _day(date_from, "--from"), _day_end(date_to, "--to")
+                    services, _day(date_from, "--from"), _day(date_to, "--to", end=True)
                 )
         except MediamonError as error:
             typer.echo(f"reindex failed ({error.kind}): {error.message}", err=True)
@@ -122,8 +111,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             f"{counts.get('articles_indexed', 0)} articles and "
             f"{counts.get('stories_indexed', 0)} stories"
         )
-        for where, kind, message in report.errors:
-            typer.echo(f"  {kind} {where}: {message}", err=True)
+        for failure in report.errors:
+            typer.echo(f"  {failure.kind} {failure.where}: {failure.message}", err=True)
         if report.errors:
             raise typer.Exit(1)
 

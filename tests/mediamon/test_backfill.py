@@ -27,9 +27,10 @@ from connectors.localsearch import LocalSearchServer
 from connectors.samples import RunningSamples, SampleOutlet, load_sample_outlets, serve_samples
 from connectors.search import SearchIndex, SearchSettings
 from connectors.store import Store, StoreUnavailableError
-from mediamon.backfill import STAGES, BackfillRequest, parse_day, parse_stages, run_backfill
 from mediamon.commands.backfill import STAGE_NAMES, register
-from mediamon.pipeline import load_outlets, open_services
+from mediamon.plans import STAGES, Plan, parse_moment, parse_stages
+from mediamon.runner import run_plan
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
 from schemas import tables as t
 from schemas.errors import PermanentError
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # 2018-09-08 (the Idlib story: Sputnik, RIA, RT ...) and the day after, inclusive.
 DAY_FROM, DAY_TO = "2018-09-08", "2018-09-09"
-WINDOW = (parse_day(DAY_FROM), parse_day(DAY_TO) + timedelta(days=1))
+WINDOW = (parse_moment(DAY_FROM), parse_moment(DAY_TO) + timedelta(days=1))
 
 
 def _pages_in(outlet: SampleOutlet, start: datetime, end: datetime) -> int:
@@ -92,10 +93,10 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 def backfill(settings: Settings, **changes: Any) -> dict[str, Any]:
-    request = BackfillRequest(WINDOW[0], WINDOW[1], **changes)
+    request = Plan.backfill(WINDOW[0], WINDOW[1], **changes)
     with open_services(settings) as services:
         outlets = load_outlets(settings, list(request.outlet_ids) or None)
-        return run_backfill(services, outlets, request).as_dict()
+        return run_plan(services, request, outlets).as_dict()
 
 
 def snapshot(settings: Settings) -> dict[str, Any]:
@@ -174,16 +175,16 @@ def test_extract_and_tag_stages_rerun_from_the_archive_without_the_network(
 
 
 def test_backfill_request_rejects_bad_input() -> None:
-    start = parse_day("2018-09-08")
+    start = parse_moment("2018-09-08")
     with pytest.raises(PermanentError, match="empty"):
-        BackfillRequest(start, start)
+        Plan.backfill(start, start)
     with pytest.raises(PermanentError, match="unknown backfill stage"):
-        BackfillRequest(start, start + timedelta(days=1), stages=("fetch", "scrape"))
+        Plan.backfill(start, start + timedelta(days=1), stages=("fetch", "scrape"))
     with pytest.raises(PermanentError, match="not a date"):
-        parse_day("08/09/2018")
-    assert parse_day("2018-09-08T12:00:00") == datetime(2018, 9, 8, 12, tzinfo=UTC)
-    one = BackfillRequest(start, start + timedelta(days=1), ("b", "a"), ("index", "fetch"))
-    two = BackfillRequest(start, start + timedelta(days=1), ("b", "a"), ("fetch", "index"))
+        parse_moment("08/09/2018")
+    assert parse_moment("2018-09-08T12:00:00") == datetime(2018, 9, 8, 12, tzinfo=UTC)
+    one = Plan.backfill(start, start + timedelta(days=1), ("b", "a"), ("index", "fetch"))
+    two = Plan.backfill(start, start + timedelta(days=1), ("b", "a"), ("fetch", "index"))
     assert one.ordered_stages == ("fetch", "index")
     assert one.run_id == two.run_id  # stage order on the command line does not matter
     assert parse_stages(STAGE_NAMES) == STAGES  # the command line's list is the real one
@@ -283,7 +284,7 @@ def test_backfill_killed_half_way_resumes_and_ends_like_an_uninterrupted_one(
         tmp_path / "crash", samples, search_server.url, "crash" + os.urandom(3).hex(),
         f"sqlite:///{tmp_path / 'crash.sqlite3'}",
     )  # fmt: skip
-    run_id = BackfillRequest(*WINDOW).run_id
+    run_id = Plan.backfill(*WINDOW).run_id
     rng = random.Random()  # a different kill point on every run; the seed is in the message
     seed = rng.randrange(1_000_000)
     rng.seed(seed)

@@ -28,7 +28,7 @@ def test_demo_ingests_every_sample_and_a_second_run_writes_nothing(
     assert counts["discovered_urls"] == pages
     # Every sample page becomes an article, except pages whose text cannot be extracted, which
     # are recorded as failed links with a reason.
-    failed = [e for e in first.report.errors if e[1].startswith(("not-an-article", "empty"))]
+    failed = [e for e in first.report.errors if e.kind.startswith(("not-an-article", "empty"))]
     assert counts["articles"] == pages - len(failed)
     assert counts["articles"] >= pages - 2
     assert counts["article_versions"] == counts["articles"]

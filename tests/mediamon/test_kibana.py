@@ -44,8 +44,9 @@ from mediamon.kibana import (
     saved_objects,
     saved_objects_ndjson,
 )
-from mediamon.pipeline import Services, index_pending
+from mediamon.services import Services
 from mediamon.settings import load_settings
+from mediamon.stages import index_pending
 from schemas import tables as t
 from schemas.index import ARTICLE_FIELDS, STORY_FIELDS, articles_alias, field_names, stories_alias
 

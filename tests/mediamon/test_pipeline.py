@@ -10,8 +10,10 @@ import yaml
 
 from connectors.localsearch import LocalSearchServer, free_port
 from connectors.samples import RunningSamples, load_sample_outlets, serve_samples
-from mediamon.pipeline import index_pending, ingest, load_outlets, open_services
+from mediamon.runner import ingest
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
+from mediamon.stages import index_pending
 from tests.localserver import LocalServer, serve_bytes
 
 SAMPLE_IDS = ("sputnik-fr", "ria-ru", "afp-fr", "lefigaro-fr")
@@ -77,7 +79,7 @@ def test_a_broken_feed_is_that_outlets_error_and_the_others_are_ingested(
     failed = {url: row for url, row in health.items() if row.last_error_kind}
     assert set(failed) == {broken.url("/feed.xml"), broken.url("/broken.xml")}
     assert all(row.consecutive_failures == 1 for row in failed.values())
-    assert {error[0].split()[0] for error in report.errors} == {"broken-example"}
+    assert {error.where.split()[0] for error in report.errors} == {"broken-example"}
 
 
 def test_a_search_outage_never_blocks_ingestion_and_the_next_run_catches_up(

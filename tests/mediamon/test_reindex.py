@@ -16,9 +16,10 @@ from bench.index import fill_store, load_syndication
 from connectors.localsearch import LocalSearchServer, free_port, start_local_search
 from connectors.search import BulkOutcome, IndexAction, SearchIndex, SearchSettings
 from connectors.store import Store
-from mediamon.pipeline import Services, index_pending
 from mediamon.reindex import catch_up, index_version, reindex_range, rollout
+from mediamon.services import Services
 from mediamon.settings import load_settings
+from mediamon.stages import index_pending
 from schemas.index import SCHEMA_VERSION, articles_alias, stories_alias
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

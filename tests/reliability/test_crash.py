@@ -149,8 +149,10 @@ def test_sigkill_at_random_points_then_rerun_loses_and_duplicates_nothing(
 def test_articles_stored_by_a_run_that_died_before_clustering_get_their_stories_next_run(
     tmp_path: Path, database_url: str
 ) -> None:
-    from mediamon.pipeline import discover, fetch_pending, ingest, load_outlets, open_services
+    from mediamon.runner import ingest
+    from mediamon.services import load_outlets, open_services
     from mediamon.settings import load_settings
+    from mediamon.stages import discover, fetch_pending
 
     outlets = load_sample_outlets()[:10]
     with serve_samples(outlets) as running:
@@ -164,7 +166,7 @@ def test_articles_stored_by_a_run_that_died_before_clustering_get_their_stories_
         with open_services(settings) as services:
             chosen = load_outlets(settings)
             discover(services, chosen)
-            _report, changed = fetch_pending(services, chosen)
+            changed = fetch_pending(services, chosen).changed
             # the process dies here: `changed` is lost with it, nothing is pending any more
         assert changed
         assert snapshot_store(database_url).memberships == ()

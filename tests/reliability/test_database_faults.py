@@ -15,7 +15,8 @@ import pytest
 
 from connectors.samples import RunningSamples, load_sample_outlets, serve_samples
 from connectors.store import StoreUnavailableError
-from mediamon.pipeline import ingest, load_outlets, open_services
+from mediamon.runner import ingest
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
 from schemas.errors import TransientError
 from tests.reliability.conftest import ThrowawayPostgres

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from mediamon.pipeline import ingest, load_outlets, open_services
+from mediamon.runner import ingest
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import load_settings
 from schemas import tables as t
 from tests.reliability.harness import run_env
@@ -336,5 +337,5 @@ def test_a_value_the_database_refuses_is_that_outlets_error_and_the_others_go_on
         report = ingest(services, load_outlets(settings))
     errors = _source_errors(postgres_database, "lang")
     assert errors == {site.server.url("/lang/feed.xml"): "store-rejected"}, errors
-    assert any(kind == "store-rejected" for _, kind, _ in report.errors)
+    assert any(error.kind == "store-rejected" for error in report.errors)
     assert _articles(postgres_database, "good") == 1

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from connectors.http import Fetcher, FetchSettings
-from mediamon.pipeline import Services, ingest, load_outlets, open_services
+from mediamon.runner import ingest
+from mediamon.services import Services, load_outlets, open_services
 from mediamon.settings import Settings, load_settings
 from tests.localserver import LocalServer, Reply, serve_bytes
 from tests.reliability.harness import write_registry
@@ -287,7 +288,7 @@ def test_hostile_responses_end_in_typed_recorded_errors_or_correct_results(
         f"hostile corpus: {len(page_cases)} pages, {len(feed_cases)} feeds, {len(sitemap_cases)} "
         f"sitemaps; RSS {rss_before:.0f} -> {rss_after:.0f} MB, "
         f"peak {peak_before:.0f} -> {peak_after:.0f} MB; "
-        f"errors {sorted({kind for _, kind, _ in report.errors})}"
+        f"errors {sorted({error.kind for error in report.errors})}"
     )
     outcomes: dict[str, str] = {}
     for path in feed_cases + sitemap_cases:
@@ -440,7 +441,7 @@ def test_ssrf_targets_in_the_registry_and_feeds_are_refused_and_recorded(
         if url in links:
             assert links[url].last_error_kind == "forbidden-address", url
     assert set(allowed.paths()) <= {"/robots.txt", "/feed", "/to-metadata", "/to-mapped"}
-    kinds = [kind for _, kind, _ in report.errors]
+    kinds = [error.kind for error in report.errors]
     print(
         f"ssrf: {len(forbidden)} registry targets + 2 redirects + {len(forbidden)} feed links; "
         f"kinds {sorted(set(kinds))}"

@@ -11,17 +11,11 @@ import pytest
 
 from connectors.localsearch import LocalSearchServer, free_port, start_local_search
 from connectors.samples import RunningSamples, load_sample_outlets, serve_samples
-from mediamon.pipeline import (
-    cluster,
-    discover,
-    fetch_pending,
-    index_pending,
-    ingest,
-    load_outlets,
-    open_services,
-)
 from mediamon.reindex import catch_up
+from mediamon.runner import ingest
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
+from mediamon.stages import cluster, discover, fetch_pending, index_pending
 from tests.reliability.harness import snapshot_index, snapshot_store, write_registry
 from tests.reliability.searchproxy import SearchProxy
 
@@ -75,7 +69,7 @@ def test_search_server_killed_mid_indexing_then_back_catches_up(
             with open_services(settings) as services:
                 outlets = load_outlets(settings)
                 discover(services, outlets)
-                _fetched, changed = fetch_pending(services, outlets)
+                changed = fetch_pending(services, outlets).changed
                 cluster(services, changed)
                 report = index_pending(services, batch_size=4)
                 stored = services.store.counts()
@@ -146,9 +140,9 @@ def test_bulk_item_rejections_and_busy_cluster_leave_documents_pending_until_acc
         assert stored == sum(len(o.pages) for o in samples.outlets)
         # exactly the rejected documents stay pending, each recorded as an index-item error
         failed = {
-            where.rsplit("/", 1)[1]
-            for where, kind, _ in report.errors
-            if kind == "index-item" and "-articles-" in where
+            error.where.rsplit("/", 1)[1]
+            for error in report.errors
+            if error.kind == "index-item" and "-articles-" in error.where
         }
         assert failed == pending
         assert pending

@@ -16,7 +16,8 @@ from elasticsearch import Elasticsearch
 
 from connectors.localsearch import LocalSearchServer, free_port
 from connectors.samples import RunningSamples, load_sample_outlets, serve_samples
-from mediamon.pipeline import ingest, load_outlets, open_services
+from mediamon.runner import ingest
+from mediamon.services import load_outlets, open_services
 from mediamon.settings import load_settings
 from tests.reliability.conftest import ThrowawayPostgres
 from tests.reliability.harness import run_env, run_mediamon, write_registry
