@@ -113,7 +113,7 @@ class LinkQueue(StoreBase):
             query = query.limit(limit)
         with self.begin() as conn:
             rows = conn.execute(query).mappings().all()
-        return [_pending_link(row) for row in rows]
+        return [_window_link(row).as_pending() for row in rows]
 
     def mark_link_failed(
         self, link_id: str, error: MediamonError, now: datetime, *, max_attempts: int = 5
@@ -205,16 +205,6 @@ def discovered_link_from_row(row: Mapping[Any, Any]) -> DiscoveredLink:
         author=row["author"],
         language=row["language"],
         summary=row["summary"],
-    )
-
-
-def _pending_link(row: Mapping[Any, Any]) -> PendingLink:
-    return PendingLink(
-        id=row["id"],
-        link=discovered_link_from_row(row),
-        attempts=row["attempts"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
     )
 
 
