@@ -54,6 +54,9 @@ EXPECTED: dict[str, str] = {
     "RobotsDisallowedError": FAIL,
     "RolloutError": FAIL,
     "SearchAuthError": FAIL,
+    "SearchConfigError": FAIL,
+    "SearchRequestError": FAIL,
+    "StoreRejectedError": FAIL,  # a value the database refuses is refused again
     "TooLargeError": FAIL,
     "TooManyRedirectsError": FAIL,
 }

@@ -325,7 +325,8 @@ def test_a_value_the_database_refuses_is_that_outlets_error_and_the_others_go_on
 
     _empty_postgres_store(postgres_database).dispose()
     monkeypatch.setattr("transforms.feeds.language_tag", lambda value: value)
-    monkeypatch.setattr("connectors.store.fit_row", lambda _table, row: dict(row))
+    for module in ("connectors.store.engine", "connectors.store.articles"):  # every write path
+        monkeypatch.setattr(f"{module}.fit_row", lambda _table, row: dict(row))
     registry = registry_file(tmp_path, [site.outlet("lang", feeds=["/lang/feed.xml"]), site.good()])
     settings = load_settings({}, data_dir=tmp_path / "data").with_overrides(
         database_url=postgres_database,
