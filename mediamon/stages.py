@@ -85,7 +85,17 @@ class StageReport:
         self.counts[key] = self.counts.get(key, 0) + amount
 
     def record(self, where: str, error: MediamonError) -> None:
-        """Record a failure (it is reported, never raised)."""
+        """Record a failure (it is reported, never raised).
+
+        The error is kept as a value: its traceback (and those of its causes) is dropped, since
+        their frames would keep every page and parser of the failed call alive with the report.
+        """
+        cause: BaseException | None = error
+        for _ in range(20):  # chains are short; the bound guards against cycles
+            if cause is None:
+                break
+            cause.__traceback__ = None
+            cause = cause.__cause__ or cause.__context__
         self.errors.append(StageError(where, error))
 
     def merge(self, other: StageReport) -> StageReport:
