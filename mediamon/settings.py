@@ -13,8 +13,14 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from schemas.durations import parse_schedule
+from schemas.errors import ConfigError
+from schemas.records import Outlet
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_REVISIT = "1h,6h,24h,72h"
+DEFAULT_REVISIT_AFTER = parse_schedule(DEFAULT_REVISIT)
 DEFAULT_USER_AGENT = "mediamon/0.1 (+https://github.com/mediamon/mediamon; research crawler)"
 
 
@@ -42,6 +48,13 @@ class Settings:
     max_links_per_outlet: int = 50_000
     max_fetches_per_outlet: int = 1_000
     outlet_time_budget: float = 1_800.0
+    # Ages (seconds after an article was first seen) at which it is fetched again to catch edits;
+    # an outlet's registry `revisit_after` overrides it.
+    revisit_after: tuple[float, ...] = DEFAULT_REVISIT_AFTER
+
+    def revisit_schedule(self, outlet: Outlet) -> tuple[float, ...]:
+        """The revisit ages of `outlet`: its registry override, else the setting."""
+        return self.revisit_after if outlet.revisit_after is None else outlet.revisit_after
 
     @property
     def archive_dir(self) -> Path:
@@ -88,4 +101,12 @@ def load_settings(
         max_links_per_outlet=int(env.get("MEDIAMON_MAX_LINKS_PER_OUTLET", "50000")),
         max_fetches_per_outlet=int(env.get("MEDIAMON_MAX_FETCHES_PER_OUTLET", "1000")),
         outlet_time_budget=float(env.get("MEDIAMON_OUTLET_TIME_BUDGET", "1800")),
+        revisit_after=_revisit_after(env.get("MEDIAMON_REVISIT_AFTER", DEFAULT_REVISIT)),
     )
+
+
+def _revisit_after(text: str) -> tuple[float, ...]:
+    try:
+        return parse_schedule(text)
+    except ValueError as error:
+        raise ConfigError(f"MEDIAMON_REVISIT_AFTER: {error}") from error

@@ -59,6 +59,8 @@ class Outlet:
     requests_per_second: float | None = None
     allow_private: bool = False
     enabled: bool = True
+    # Ages (seconds after first seen) at which articles are fetched again; None: the setting's.
+    revisit_after: tuple[float, ...] | None = None
 
     def private_permission(self, url: str) -> bool | None:
         """True when a fetch of `url` may reach private addresses, else None (the settings decide).

@@ -15,6 +15,8 @@ Format::
         requests_per_second: 1.0       # optional politeness override
         allow_private: false           # only for local samples and tests
         enabled: true
+        revisit_after: 1h,6h,24h       # optional: ages at which articles are fetched again
+                                       # (overrides MEDIAMON_REVISIT_AFTER; '' switches off)
 
 Feed, sitemap and section URLs may be relative to `homepage`. Every error names the file, the line,
 the outlet entry and the field.
@@ -28,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 from schemas import tables
 from schemas.bounds import column_bound
+from schemas.durations import parse_schedule
 from schemas.errors import ConfigError
 from schemas.records import Outlet
 from schemas.url_patterns import UnsafePatternError, check_url_pattern
@@ -49,6 +52,7 @@ _FIELDS = {
     "requests_per_second",
     "allow_private",
     "enabled",
+    "revisit_after",
 }
 
 
@@ -167,6 +171,19 @@ def load_registry_document(
                 label,
                 f"must be at most {_COUNTRY_MAX} characters (an ISO 3166 code such as RU)",
             )
+        revisit_after: tuple[float, ...] | None = None
+        raw_revisit = entry.get("revisit_after")
+        if raw_revisit is not None:
+            if isinstance(raw_revisit, list):
+                raw_revisit = ",".join(str(item) for item in raw_revisit)
+            if not isinstance(raw_revisit, str):
+                raise where.error(
+                    (*path, "revisit_after"), label, "must be durations such as '1h,6h,24h'"
+                )
+            try:
+                revisit_after = parse_schedule(raw_revisit)
+            except ValueError as exc:
+                raise where.error((*path, "revisit_after"), label, str(exc)) from exc
         outlets.append(
             Outlet(
                 id=outlet_id,
@@ -181,6 +198,7 @@ def load_registry_document(
                 requests_per_second=float(rate) if rate is not None else None,
                 allow_private=flags["allow_private"],
                 enabled=flags["enabled"],
+                revisit_after=revisit_after,
             )
         )
     return tuple(outlets)

@@ -93,6 +93,9 @@ discovered_urls = Table(
     Column("last_modified", Text),
     Column("last_fetched_at", TZ),
     Column("article_id", ID, index=True),
+    # How many ages of the revisit schedule are done (a re-run of a window revisits nothing
+    # twice); a revisit answered 404/410 sets the status to "removed", which ends revisits.
+    Column("revisit_step", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Index of the raw archive: one row per response body kept (content-addressed by sha256).
@@ -132,6 +135,9 @@ articles = Table(
     Column("first_seen_at", TZ, nullable=False),
     Column("updated_at", TZ, nullable=False),
     Column("version_count", Integer, nullable=False, default=1),
+    # When a changed version was last seen (None: never edited), and when the page went away.
+    Column("last_edited_at", TZ),
+    Column("removed_at", TZ),
     Column("index_version", Integer, nullable=False, default=1),
     Column("indexed_version", Integer, nullable=False, default=0),
     Column("indexed_index", String(255)),
@@ -149,7 +155,26 @@ article_versions = Table(
     Column("capture_id", ID, ForeignKey("captures.id")),
     Column("extracted_at", TZ, nullable=False),
     Column("encoding", String(64)),
+    # Author and date as extracted with this version (None on versions older than revisits).
+    Column("authors", JSON),
+    Column("published_at", TZ),
+    # What changed against the previous version (`transforms.versions.VersionChange`); None on
+    # an article's first version.
+    Column("changes", JSON),
     UniqueConstraint("article_id", "content_hash"),
+)
+
+# What happened to an article besides new versions: "removed" (404/410 on a revisit after it had
+# existed). Keyed on (article, kind, time), so a re-run writes nothing new.
+article_events = Table(
+    "article_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("article_id", ID, ForeignKey("articles.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("occurred_at", TZ, nullable=False),
+    Column("status", Integer),
+    Column("detail", JSON, nullable=False, default=dict),
 )
 
 article_tags = Table(

@@ -58,3 +58,8 @@ def capture_id(url: str, body_sha256: str) -> str:
 def run_id(kind: str, window_start: str, window_end: str, scope: str = "") -> str:
     """Return the id of a pipeline run over a window (re-running the window reuses it)."""
     return _digest("run", kind, window_start, window_end, scope)[:_ID_HEX]
+
+
+def event_id(article: str, kind: str, occurred_at: str) -> str:
+    """Return the id of one event of an article (a removal seen at a time)."""
+    return _digest("event", article, kind, occurred_at)[:_ID_HEX]

@@ -15,7 +15,13 @@ engine and its transaction helper, which maps outages to `StoreUnavailableError`
 `connectors.story_store`.
 """
 
-from connectors.store.articles import ArticleSummary, ArticleTables, SaveResult
+from connectors.store.articles import (
+    ArticleHistory,
+    ArticleSummary,
+    ArticleTables,
+    SaveResult,
+    StoredVersion,
+)
 from connectors.store.captures import CaptureRow, CaptureTable, capture_row
 from connectors.store.engine import (
     MIGRATIONS_DIR,
@@ -33,7 +39,9 @@ from connectors.store.sources import SourceHealth, SourceTables
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "ArticleHistory",
     "ArticleSummary",
+    "StoredVersion",
     "CaptureRow",
     "PendingLink",
     "RunRecord",

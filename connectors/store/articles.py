@@ -3,17 +3,68 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 from connectors.store.engine import StoreBase, as_utc, chunks, insert_ignore
 from schemas import tables as t
 from schemas.bounds import fit_row
-from schemas.records import ExtractedArticle, LanguageGuess, TagEvidence, TopicTag
+from schemas.records import DateSource, ExtractedArticle, LanguageGuess, TagEvidence, TopicTag
 from transforms import ids
 from transforms.urls import dedup_key
+from transforms.versions import VersionContent, compare_versions
+
+# Dates an edit may be made of: declared by the page. A date guessed from the whole page or the
+# URL can move with the page's furniture (today's date in a header) and would fake edits.
+_DECLARED_DATES = (DateSource.JSON_LD, DateSource.META)
+
+
+def _content_of(article: ExtractedArticle) -> VersionContent:
+    declared = article.published_at_source in _DECLARED_DATES
+    return VersionContent(
+        title=article.title,
+        text=article.text,
+        authors=tuple(article.authors),
+        published_at=article.published_at if declared else None,
+    )
+
+
+def _stored_content(row: Mapping[Any, Any]) -> VersionContent:
+    authors = row["authors"]
+    return VersionContent(
+        title=row["title"],
+        text=row["text"],
+        authors=tuple(authors) if authors is not None else None,
+        published_at=as_utc(row["published_at"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One stored version of an article: its time, content and what changed before it."""
+
+    id: str
+    extracted_at: datetime
+    content: VersionContent
+    changes: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleHistory:
+    """An article's versions (oldest first) and events (kind, time, HTTP status)."""
+
+    article_id: str
+    outlet_id: str
+    canonical_url: str
+    current_version_id: str
+    first_seen_at: datetime
+    removed_at: datetime | None
+    versions: tuple[StoredVersion, ...]
+    events: tuple[tuple[str, datetime, int | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,25 +102,31 @@ class ArticleTables(StoreBase):
         now: datetime,
         language: LanguageGuess | None,
     ) -> SaveResult:
-        """Upsert an article and, when its content is new, a version of it.
+        """Upsert an article and, when it was edited, a new version of it.
 
         The article id derives from the canonical URL's dedup key, the version id from the content
-        hash: saving the same content twice writes nothing; changed content adds a version and
-        marks the article for re-indexing.
+        hash. An edit is decided by `transforms.versions.compare_versions` against the current
+        version (title, text paragraphs, authors, a trusted date), so saving the same article
+        twice writes nothing even when the page around it changed; an edit adds a version with
+        what changed, sets `last_edited_at` and marks the article for re-indexing.
         """
         article_key = ids.article_id(dedup_key(article.canonical_url))
-        content = ids.content_hash(article.title, article.text)
-        version = ids.version_id(article_key, content)
-        c = t.articles.c
-        version_row = {
+        content = _content_of(article)
+        digest = ids.content_hash(article.title, article.text)
+        version = ids.version_id(article_key, digest)
+        c, v = t.articles.c, t.article_versions.c
+        version_row: dict[str, Any] = {
             "id": version,
             "article_id": article_key,
-            "content_hash": content,
+            "content_hash": digest,
             "title": article.title,
             "text": article.text,
             "capture_id": capture_id,
             "extracted_at": now,
             "encoding": article.encoding,
+            "authors": list(content.authors or ()),
+            "published_at": content.published_at,
+            "changes": None,
         }
         with self.begin() as conn:
             fields = {
@@ -107,14 +164,42 @@ class ArticleTables(StoreBase):
                 )
                 > 0
             )
-            # The version row is inserted after the article row it references; an older content
-            # that comes back (a revert) finds its version row already there and becomes current.
-            insert_ignore(conn, t.article_versions, [version_row])
             if created:
+                insert_ignore(conn, t.article_versions, [version_row])
                 return SaveResult(article_key, version, created=True, changed=True)
             current = conn.execute(select(t.articles).where(c.id == article_key)).mappings().one()
+            previous = (
+                conn.execute(
+                    select(v.title, v.text, v.authors, v.published_at).where(
+                        v.id == current["current_version_id"]
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            change = (
+                compare_versions(_stored_content(previous), content)
+                if previous is not None
+                else None
+            )
+            if previous is not None and change is None:
+                return SaveResult(article_key, current["current_version_id"], False, False)
             if current["current_version_id"] == version:
-                return SaveResult(article_key, version, created=False, changed=False)
+                # Only authors or the date changed: the same text keeps its version row.
+                conn.execute(
+                    update(t.article_versions)
+                    .where(v.id == version)
+                    .values(
+                        authors=version_row["authors"],
+                        published_at=version_row["published_at"],
+                        changes=change.as_dict() if change else None,
+                    )
+                )
+            else:
+                # An older content that comes back (a revert) finds its version row already
+                # there and becomes current again.
+                version_row["changes"] = change.as_dict() if change else None
+                insert_ignore(conn, t.article_versions, [version_row])
             # Keep the first known publication time: an edit is not a new publication.
             published = as_utc(current["published_at"]) or fields["published_at"]
             conn.execute(
@@ -124,6 +209,7 @@ class ArticleTables(StoreBase):
                     **fit_row(t.articles, {**fields, "published_at": published}),
                     current_version_id=version,
                     updated_at=now,
+                    last_edited_at=now,
                     version_count=select(func.count())
                     .select_from(t.article_versions)
                     .where(t.article_versions.c.article_id == article_key)
@@ -132,6 +218,88 @@ class ArticleTables(StoreBase):
                 )
             )
             return SaveResult(article_key, version, created=False, changed=True)
+
+    def record_removal(
+        self, article_id: str, *, link_id: str, status: int, url: str, now: datetime
+    ) -> bool:
+        """Record that a known article's page answered `status` (404/410): an event, not a failure.
+
+        Sets `removed_at` (re-indexed), ends the link's revisits (status `removed`) and adds one
+        `removed` event; returns False when the article was already recorded as removed.
+        """
+        a = t.articles.c
+        with self.begin() as conn:
+            conn.execute(
+                update(t.discovered_urls)
+                .where(t.discovered_urls.c.id == link_id)
+                .values(status="removed", last_fetched_at=now)
+            )
+            removed = conn.execute(select(a.removed_at).where(a.id == article_id)).scalar()
+            if removed is not None:
+                return False
+            conn.execute(
+                update(t.articles)
+                .where(a.id == article_id)
+                .values(removed_at=now, index_version=a.index_version + 1)
+            )
+            insert_ignore(
+                conn,
+                t.article_events,
+                [
+                    {
+                        "id": ids.event_id(article_id, "removed", now.isoformat()),
+                        "article_id": article_id,
+                        "kind": "removed",
+                        "occurred_at": now,
+                        "status": status,
+                        "detail": {"url": url},
+                    }
+                ],
+            )
+        return True
+
+    def article_history(self, article_id: str) -> ArticleHistory | None:
+        """Every version of an article (oldest first) and its events, or None when unknown."""
+        a, v, e = t.articles.c, t.article_versions.c, t.article_events.c
+        with self.begin() as conn:
+            row = conn.execute(select(t.articles).where(a.id == article_id)).mappings().first()
+            if row is None:
+                return None
+            versions = conn.execute(
+                select(t.article_versions)
+                .where(v.article_id == article_id)
+                .order_by(v.extracted_at, v.id)
+            ).mappings()
+            events = conn.execute(
+                select(t.article_events)
+                .where(e.article_id == article_id)
+                .order_by(e.occurred_at, e.id)
+            ).mappings()
+            return ArticleHistory(
+                article_id=article_id,
+                outlet_id=row["outlet_id"],
+                canonical_url=row["canonical_url"],
+                current_version_id=row["current_version_id"],
+                first_seen_at=as_utc(row["first_seen_at"]) or row["first_seen_at"],
+                removed_at=as_utc(row["removed_at"]),
+                versions=tuple(
+                    StoredVersion(
+                        id=item["id"],
+                        extracted_at=as_utc(item["extracted_at"]) or item["extracted_at"],
+                        content=_stored_content(item),
+                        changes=item["changes"],
+                    )
+                    for item in versions
+                ),
+                events=tuple(
+                    (
+                        item["kind"],
+                        as_utc(item["occurred_at"]) or item["occurred_at"],
+                        item["status"],
+                    )
+                    for item in events
+                ),
+            )
 
     def save_tags(self, article_id: str, tags: Sequence[TopicTag]) -> bool:
         """Replace an article's topic tags; bump its index version only when they changed."""

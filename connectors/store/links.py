@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 
 from connectors.store.engine import StoreBase, as_utc, insert_ignore
 from schemas import tables as t
@@ -26,6 +26,9 @@ class PendingLink:
     attempts: int
     etag: str | None
     last_modified: str | None
+    # Set on a revisit of an already fetched article: the schedule step this fetch completes.
+    revisit_step: int | None = None
+    article_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +146,12 @@ class LinkQueue(StoreBase):
         etag: str | None,
         last_modified: str | None,
         now: datetime,
+        revisit_step: int | None = None,
     ) -> None:
-        """Record a successful fetch (or a 304) with the validators for the next conditional GET."""
+        """Record a successful fetch (or a 304) with the validators for the next conditional GET.
+
+        `revisit_step`: the revisit schedule step this fetch completed (never moves back).
+        """
         c = t.discovered_urls.c
         values: dict[str, Any] = {
             "status": "fetched",
@@ -156,8 +163,79 @@ class LinkQueue(StoreBase):
         }
         if article_id is not None:
             values["article_id"] = article_id
+        if revisit_step is not None:
+            values["revisit_step"] = case(
+                (c.revisit_step < revisit_step, revisit_step), else_=c.revisit_step
+            )
         with self.begin() as conn:
             conn.execute(update(t.discovered_urls).where(c.id == link_id).values(**values))
+
+    def mark_revisit_step(self, link_id: str, step: int, now: datetime) -> None:
+        """Record that revisit `step` of a link is done without a new capture (an error page)."""
+        c = t.discovered_urls.c
+        with self.begin() as conn:
+            conn.execute(
+                update(t.discovered_urls)
+                .where(c.id == link_id, c.revisit_step < step)
+                .values(revisit_step=step, last_fetched_at=now)
+            )
+
+    def due_revisits(
+        self,
+        schedules: Mapping[str, Sequence[float]],
+        *,
+        until: datetime,
+    ) -> list[PendingLink]:
+        """Fetched articles of the outlets in `schedules` whose next revisit is due by `until`.
+
+        `schedules` maps outlet id to its ages (seconds after the article was first seen, sorted).
+        A link is due when an age it has not done yet has passed by `until`; its revisit completes
+        every age passed by then (a run that comes late fetches once, not once per missed age).
+        Oldest due first; each carries `revisit_step` and its `article_id`.
+        """
+        wanted = {outlet: tuple(ages) for outlet, ages in schedules.items() if ages}
+        if not wanted:
+            return []
+        d, a = t.discovered_urls.c, t.articles.c
+        longest = max(len(ages) for ages in wanted.values())
+        query = (
+            select(t.discovered_urls, a.first_seen_at.label("article_first_seen_at"))
+            .join(t.articles, a.id == d.article_id)
+            .where(
+                d.status == "fetched",
+                d.outlet_id.in_(sorted(wanted)),
+                d.revisit_step < longest,
+                a.removed_at.is_(None),
+            )
+            .order_by(a.first_seen_at, d.id)
+        )
+        with self.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+        due: list[tuple[datetime, PendingLink]] = []
+        for row in rows:
+            ages = wanted[row["outlet_id"]]
+            first_seen = as_utc(row["article_first_seen_at"]) or until
+            passed = sum(1 for age in ages if first_seen + timedelta(seconds=age) <= until)
+            if passed <= row["revisit_step"]:
+                continue
+            due_at = first_seen + timedelta(seconds=ages[row["revisit_step"]])
+            link = _window_link(row)
+            due.append(
+                (
+                    due_at,
+                    PendingLink(
+                        link.id,
+                        link.link,
+                        link.attempts,
+                        link.etag,
+                        link.last_modified,
+                        revisit_step=passed,
+                        article_id=link.article_id,
+                    ),
+                )
+            )
+        due.sort(key=lambda pair: (pair[0], pair[1].id))
+        return [item for _, item in due]
 
     def requeue_links(self, link_ids: Sequence[str]) -> int:
         """Put fetched links back in the queue (a refresh or a backfill re-fetch)."""
