@@ -27,6 +27,7 @@ from typing import Protocol
 
 from connectors.archive import CaptureRef, ReplayFetcher
 from connectors.discovery import DateRange, DiscoveryResult, DiscoverySettings, discover_outlet
+from connectors.http.errors import HttpClientError
 from connectors.search import IndexAction, SearchIndex, SearchUnavailableError
 from connectors.store import PendingLink, StoreRejectedError, WindowLink, capture_row
 from mediamon.plans import Window
@@ -240,6 +241,8 @@ def fetch_pending(
             if item.status == "pending"
         ]
     pending = _cap_per_outlet(pending, services.settings.max_fetches_per_outlet, report)
+    # Revisits come after the new links, in what the per-outlet cap leaves over.
+    pending += _due_revisits(services, outlets, window, pending, report)
     requests = [(item, by_id[item.link.outlet_id]) for item in pending]
     # A duration, not a timestamp: the monotonic clock, not services.clock.
     deadline = time.monotonic() + services.settings.outlet_time_budget
@@ -263,7 +266,9 @@ def fetch_pending(
     ):
         now = services.clock()
         unanswered.pop(item.id, None)
-        if isinstance(outcome, MediamonError):
+        if item.revisit_step is not None and isinstance(outcome, MediamonError):
+            _record_revisit_failure(services, item, outcome, now, report)
+        elif isinstance(outcome, MediamonError):
             services.store.mark_link_failed(item.id, outcome, now)
             report.add(f"fetch_failed:{outcome.kind}")
             report.record(item.link.url, outcome)
@@ -303,6 +308,66 @@ def _store_page(
         report.changed.append(article_id)
 
 
+def _due_revisits(
+    services: Services,
+    outlets: Sequence[Outlet],
+    window: Window | None,
+    taken: Sequence[PendingLink],
+    report: StageReport,
+) -> list[PendingLink]:
+    """Articles whose next revisit age has passed (by now, or by the window's end if earlier).
+
+    Each outlet gets what its per-run fetch cap leaves after its new links; the rest stay due
+    for the next run (`revisits_deferred`).
+    """
+    now = services.clock()
+    until = now if window is None else min(window.end, now)
+    schedules = {outlet.id: services.settings.revisit_schedule(outlet) for outlet in outlets}
+    due = services.store.due_revisits(schedules, until=until)
+    used = Counter(item.link.outlet_id for item in taken)
+    cap = services.settings.max_fetches_per_outlet
+    chosen: list[PendingLink] = []
+    for item in due:
+        if used[item.link.outlet_id] >= cap:
+            report.add("revisits_deferred")
+            continue
+        used[item.link.outlet_id] += 1
+        chosen.append(item)
+    if chosen:
+        report.add("revisits_due", len(chosen))
+        log.info("revisits due=%d until=%s window=%s", len(chosen), until, _describe(window))
+    return chosen
+
+
+def _record_revisit_failure(
+    services: Services, item: PendingLink, error: MediamonError, now: datetime, report: StageReport
+) -> None:
+    """A revisit that got no page: 404/410 is a removal (an event); a transient error retries
+    the same step next run; any other permanent error spends the step. The article stays."""
+    status = getattr(error, "status", None)
+    if isinstance(error, HttpClientError) and status in (404, 410) and item.article_id:
+        if services.store.record_removal(
+            item.article_id, link_id=item.id, status=status, url=item.link.url, now=now
+        ):
+            report.add("articles_removed")
+            report.changed.append(item.article_id)
+        log.info(
+            "article removed outlet=%s url=%s status=%s", item.link.outlet_id, item.link.url, status
+        )
+        return
+    report.add(f"revisit_failed:{error.kind}")
+    report.record(item.link.url, error)
+    if not isinstance(error, TransientError) and item.revisit_step is not None:
+        services.store.mark_revisit_step(item.id, item.revisit_step, now)
+    log.warning(
+        "revisit failed outlet=%s url=%s kind=%s: %s",
+        item.link.outlet_id,
+        item.link.url,
+        error.kind,
+        error.message,
+    )
+
+
 def _cap_per_outlet(
     pending: Sequence[PendingLink], cap: int, report: StageReport
 ) -> list[PendingLink]:
@@ -334,12 +399,22 @@ def _record_budget_left(unanswered: dict[str, str], budget: float, report: Stage
 def process_page(
     services: Services, item: PendingLink, page: RawPage, now: datetime, report: StageReport
 ) -> str | None:
-    """Archive, extract, tag and store one fetched page; return the article id if it changed."""
+    """Archive, extract, tag and store one fetched page; return the article id if it changed.
+
+    On a revisit (`item.revisit_step` set) an unchanged article writes nothing but the step; an
+    edited one adds a version and is re-tagged (and re-clustered by the run, which gets its id).
+    """
+    revisit = item.revisit_step is not None
     if page.status == 304:
         services.store.mark_link_fetched(
-            item.id, article_id=None, etag=item.etag, last_modified=item.last_modified, now=now
+            item.id,
+            article_id=None,
+            etag=item.etag,
+            last_modified=item.last_modified,
+            now=now,
+            revisit_step=item.revisit_step,
         )
-        report.add("not_modified")
+        report.add("revisits_not_modified" if revisit else "not_modified")
         return None
     ref = services.archive.store(page)
     capture = capture_row(
@@ -350,7 +425,11 @@ def process_page(
     try:
         article = extract_article(page, item.link, now=now)
     except MediamonError as error:
-        services.store.mark_link_failed(item.id, error, now)
+        if revisit and item.revisit_step is not None:
+            # The stored article stays as it was; the step is spent.
+            services.store.mark_revisit_step(item.id, item.revisit_step, now)
+        else:
+            services.store.mark_link_failed(item.id, error, now)
         report.add(f"extract_failed:{error.kind}")
         report.record(item.link.url, error)
         return None
@@ -370,7 +449,10 @@ def process_page(
         etag=page.header("etag"),
         last_modified=page.header("last-modified"),
         now=now,
+        revisit_step=item.revisit_step,
     )
+    if revisit:
+        report.add("revisits_changed" if saved.changed else "revisits_unchanged")
     if saved.created:
         report.add("articles_new")
     elif saved.changed:
