@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "mediamon.commands.report",
     "mediamon.commands.backfill",
     "mediamon.commands.crosslingual",
+    "mediamon.commands.article",
 )
 
 

@@ -257,6 +257,18 @@ class ArticleTables(StoreBase):
             )
         return True
 
+    def resolve_article_id(self, prefix: str) -> str | None:
+        """The id of the one article whose id starts with `prefix`, else None (none or several)."""
+        c = t.articles.c
+        cleaned = prefix.strip().lower()
+        if not cleaned or not cleaned.isalnum():
+            return None
+        with self.begin() as conn:
+            found = list(
+                conn.execute(select(c.id).where(c.id.startswith(cleaned)).limit(2)).scalars()
+            )
+        return found[0] if len(found) == 1 else None
+
     def article_history(self, article_id: str) -> ArticleHistory | None:
         """Every version of an article (oldest first) and its events, or None when unknown."""
         a, v, e = t.articles.c, t.article_versions.c, t.article_events.c

@@ -9,12 +9,15 @@ million people have been displaced") the way an outlet sharpens a figure after p
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from mediamon.cli import app
 from mediamon.runner import ingest
 from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
@@ -162,6 +165,22 @@ def test_an_edited_page_is_revisited_into_a_second_version_with_its_diff(
     assert AFTER.decode() in text[1]
     # Re-clustered: the story's fingerprint is of the new version.
     assert fingerprint_version == history.current_version_id == history.versions[1].id
+
+    # `mediamon article ID --versions` shows both versions and the changed paragraph.
+    env = {
+        "MEDIAMON_DATABASE_URL": database_url,
+        "MEDIAMON_DATA_DIR": str(settings.data_dir),
+        "COLUMNS": "200",
+    }
+    shown = CliRunner().invoke(app, ["article", article_id[:12], "--versions"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "v1  " in shown.output
+    assert "1 paragraph altered" in shown.output
+    assert "+" + AFTER.decode() in shown.output
+    as_json = CliRunner().invoke(app, ["article", article_id, "--json"], env=env)
+    document = json.loads(as_json.stdout)
+    assert document["version_count"] == 2
+    assert document["versions"][1]["changes"]["paragraphs_altered"] == 1
 
     # The schedule (one age) is spent: a re-run revisits nothing.
     before = len(outlet.page_requests())

@@ -93,3 +93,17 @@ def test_patterns_without_nested_repeats_load(pattern: str) -> None:
     )
     [outlet] = parse_registry_text(text, source="outlets.yaml")
     assert outlet.article_url_pattern == pattern
+
+
+def test_revisit_after_is_parsed_and_a_bad_duration_names_the_field() -> None:
+    text = (
+        "outlets:\n  - id: a\n    homepage: https://a.example/\n    feeds: [/f]\n"
+        "    revisit_after: '6h, 0s,1d'\n"
+        "  - id: b\n    homepage: https://b.example/\n    feeds: [/f]\n"
+    )
+    a, b = parse_registry_text(text, source="outlets.yaml")
+    assert a.revisit_after == (0.0, 21_600.0, 86_400.0)
+    assert b.revisit_after is None
+    bad = text.replace("'6h, 0s,1d'", "'soon'")
+    with pytest.raises(ConfigError, match=r"outlets.yaml:5: outlet 'a' .*revisit_after"):
+        parse_registry_text(bad, source="outlets.yaml")
