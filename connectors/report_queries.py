@@ -4,7 +4,7 @@ publication window, straight from the store, so the report works without Elastic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, or_, select
@@ -131,3 +131,59 @@ def load_report_story_members(
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEdit:
+    """An article of the window changed after publication: its versions and the last change."""
+
+    article_id: str
+    outlet: str
+    title: str | None
+    published_at: datetime | None
+    version_count: int
+    last_edited_at: datetime | None
+    last_changes: dict[str, Any] | None
+    removed_at: datetime | None
+
+
+def load_report_edits(
+    engine: Engine, start: datetime | None, end: datetime | None, topic: str | None = None
+) -> list[ReportEdit]:
+    """Articles published in [start, end) that were edited or removed, latest edit first."""
+    a, v, tags = t.articles.c, t.article_versions.c, t.article_tags.c
+    query = select(
+        a.id,
+        a.outlet_id,
+        a.title,
+        a.published_at,
+        a.version_count,
+        a.last_edited_at,
+        a.removed_at,
+        v.changes,
+    ).join_from(t.articles, t.article_versions, v.id == a.current_version_id)
+    query = query.where(
+        *_window(a.published_at, start, end), or_(a.version_count > 1, a.removed_at.is_not(None))
+    )
+    if topic:
+        query = query.where(a.id.in_(select(tags.article_id).where(_topic_clause(topic))))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(a.id)).all()
+    edits = [
+        ReportEdit(
+            row.id,
+            row.outlet_id,
+            row.title,
+            as_utc(row.published_at),
+            row.version_count,
+            as_utc(row.last_edited_at),
+            row.changes,
+            as_utc(row.removed_at),
+        )
+        for row in rows
+    ]
+    return sorted(
+        edits,
+        key=lambda e: e.last_edited_at or e.removed_at or datetime.min.replace(tzinfo=UTC),
+        reverse=True,
+    )

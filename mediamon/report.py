@@ -18,11 +18,14 @@ from pathlib import Path
 
 from connectors.report_queries import (
     ReportArticle,
+    ReportEdit,
     ReportMember,
     load_report_articles,
+    load_report_edits,
     load_report_story_members,
 )
 from connectors.store import Store
+from transforms.versions import VersionChange
 
 PALETTE = (
     "#4e79a7",
@@ -446,8 +449,37 @@ def _section(title: str, body: str, empty: bool) -> str:
     return f"<section><h2>{_e(title)}</h2>{content}</section>"
 
 
+def edits_table(edits: Sequence[ReportEdit], limit: int = 50) -> str:
+    """The "edited after publication" table: outlet, title, versions, last edit and what changed."""
+    rows = []
+    for edit in edits[:limit]:
+        changed = VersionChange(**edit.last_changes).describe() if edit.last_changes else ""
+        if edit.removed_at is not None:
+            changed = f"removed {edit.removed_at:%Y-%m-%d %H:%M}" + (
+                f"; {changed}" if changed else ""
+            )
+        rows.append(
+            f"<tr><td>{_e(edit.outlet)}</td><td>{_e(edit.title or '(no title)')}</td>"
+            f"<td>{_e(f'{edit.published_at:%Y-%m-%d %H:%M}' if edit.published_at else '')}</td>"
+            f"<td>{edit.version_count}</td>"
+            f"<td>{_e(f'{edit.last_edited_at:%Y-%m-%d %H:%M}' if edit.last_edited_at else '')}</td>"
+            f"<td>{_e(changed)}</td><td><code>{_e(edit.article_id)}</code></td></tr>"
+        )
+    more = f"<p>{len(edits) - limit} more not shown.</p>" if len(edits) > limit else ""
+    return (
+        '<table class="edits"><tr><th>Outlet</th><th>Title</th><th>Published</th>'
+        "<th>Versions</th><th>Last edit seen</th><th>What changed</th><th>Article</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + more
+    )
+
+
 def render_report(
-    articles: Sequence[ReportArticle], members: Sequence[ReportMember], options: ReportOptions
+    articles: Sequence[ReportArticle],
+    members: Sequence[ReportMember],
+    options: ReportOptions,
+    edits: Sequence[ReportEdit] = (),
 ) -> str:
     """Return the whole HTML document (pure: data in, text out)."""
     period = period_of(articles)
@@ -489,6 +521,11 @@ def render_report(
             svg_matrix(origins, copiers, matrix),
             not matrix,
         ),
+        _section(
+            "Edited after publication (see `mediamon article ID --versions`)",
+            edits_table(edits),
+            not edits,
+        ),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -506,8 +543,9 @@ def write_report(store: Store, out: Path, options: ReportOptions) -> ReportSumma
     """Query the store for the window, render the report and write it to `out`."""
     articles = load_report_articles(store.engine, options.start, options.end, options.topic)
     members = load_report_story_members(store.engine, options.start, options.end, options.topic)
+    edits = load_report_edits(store.engine, options.start, options.end, options.topic)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(articles, members, options), encoding="utf-8")
+    out.write_text(render_report(articles, members, options, edits), encoding="utf-8")
     return ReportSummary(
         len(articles), len({a.outlet for a in articles}), len({m.story_id for m in members}), out
     )

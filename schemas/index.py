@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: edits (last_edited_at, edited, removed_at)
 
 # Languages with a built-in Elasticsearch analyzer; text in these gets a `text_<lang>` field.
 LANGUAGE_ANALYZERS: dict[str, str] = {
@@ -92,6 +92,11 @@ ARTICLE_FIELDS: tuple[IndexField, ...] = (
     _kw("site_name", "Site name the page declares"),
     IndexField("word_count", {"type": "integer"}, "Words in the main text"),
     IndexField("version_count", {"type": "integer"}, "Distinct content versions seen"),
+    _date("last_edited_at", "When a changed version of the article was last seen (revisits)"),
+    IndexField(
+        "edited", {"type": "boolean"}, "Whether the article changed after it was first stored"
+    ),
+    _date("removed_at", "When the page answered 404/410 on a revisit after it had existed"),
     _kw("topics", "Topic tags, parents included (syria, syria/idlib ...)"),
     IndexField(
         "tag_evidence",

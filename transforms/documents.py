@@ -68,6 +68,9 @@ def build_article_document(
         "site_name": row.get("site_name"),
         "word_count": row.get("word_count") or 0,
         "version_count": row.get("version_count") or 1,
+        "last_edited_at": _iso(row.get("last_edited_at")),
+        "edited": (row.get("version_count") or 1) > 1,
+        "removed_at": _iso(row.get("removed_at")),
         "topics": topics_with_parents([tag["topic"] for tag in tags]),
         "tag_evidence": [
             {

@@ -80,6 +80,8 @@ class IndexOutbox(StoreBase):
                         "published_at",
                         "first_seen_at",
                         "updated_at",
+                        "last_edited_at",
+                        "removed_at",
                         "story_first_published_at",
                     ):
                         record[key] = as_utc(record.get(key))

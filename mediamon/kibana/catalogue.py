@@ -186,6 +186,20 @@ PANELS: tuple[PanelSpec, ...] = (
         ),
     ),
     PanelSpec(
+        "edits-per-outlet",
+        "Edits per outlet over time",
+        "articles",
+        "bar_stacked",
+        (
+            Bucket("date_histogram", "last_edited_at"),
+            Bucket("terms", "outlet", size=_OUTLETS, label="Outlet"),
+        ),
+        (Metric("count", label="Edited articles"),),
+        (Condition("edited", "eq", True),),
+        description="Articles changed after publication, by the day the last edit was seen "
+        "(revisits, `MEDIAMON_REVISIT_AFTER`).",
+    ),
+    PanelSpec(
         "language-mix",
         "Language mix",
         "articles",
@@ -305,6 +319,7 @@ DASHBOARDS: tuple[DashboardSpec, ...] = (
                 "topic-share-per-outlet",
                 "language-mix",
                 "language-per-outlet",
+                "edits-per-outlet",
             )
         ),
     ),

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +48,7 @@ from mediamon.services import Services
 from mediamon.settings import load_settings
 from mediamon.stages import index_pending
 from schemas import tables as t
+from schemas.records import ExtractedArticle, LanguageGuess
 from schemas.index import ARTICLE_FIELDS, STORY_FIELDS, articles_alias, field_names, stories_alias
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -173,6 +174,32 @@ class Indexed:
     search: SearchIndex
 
 
+def _edit_one_article(store: Store) -> None:
+    """A second version of one stored article, as a revisit would record it (for the edits panel).
+
+    The edit is ours: the article's first paragraph loses its last word, the way an outlet trims
+    a sentence after publication.
+    """
+    history = store.article_history(store.article_ids()[0])
+    assert history is not None
+    content = history.versions[-1].content
+    first, _, rest = content.text.partition("\n")
+    edited = ExtractedArticle(
+        url=history.canonical_url,
+        canonical_url=history.canonical_url,
+        title=content.title,
+        text=first.rsplit(" ", 1)[0] + "\n" + rest,
+    )
+    summary = store.article_summary(history.article_id)
+    assert summary is not None
+    assert summary.language is not None
+    language = LanguageGuess(summary.language, summary.language_confidence or 1.0)
+    saved = store.save_article(
+        history.outlet_id, edited, capture_id=None, now=NOW + timedelta(hours=6), language=language
+    )
+    assert saved.changed
+
+
 @pytest.fixture(scope="module")
 def indexed(
     search_server: LocalSearchServer, tmp_path_factory: pytest.TempPathFactory
@@ -186,6 +213,7 @@ def indexed(
     store = Store.open(f"sqlite:///{work / 'store.sqlite3'}")
     store.migrate()
     fill_store(store, load_syndication(), now=NOW, crosslingual=False)
+    _edit_one_article(store)
     search = SearchIndex(SearchSettings(url=search_server.url, prefix="kibanatest"))
     settings = load_settings({}, data_dir=work)
     report = index_pending(Services(settings, store, search))

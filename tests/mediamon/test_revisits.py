@@ -18,6 +18,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from mediamon.cli import app
+from mediamon.report import ReportOptions, write_report
 from mediamon.runner import ingest
 from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
@@ -181,6 +182,15 @@ def test_an_edited_page_is_revisited_into_a_second_version_with_its_diff(
     document = json.loads(as_json.stdout)
     assert document["version_count"] == 2
     assert document["versions"][1]["changes"]["paragraphs_altered"] == 1
+
+    # The HTML report lists it under "edited after publication".
+    with open_services(settings, with_search=False) as services:
+        write_report(services.store, tmp_path / "report.html", ReportOptions())
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    edits = page[page.index("Edited after publication") :]
+    assert "globalnews" in edits
+    assert "1 paragraph altered" in edits
+    assert article_id in edits
 
     # The schedule (one age) is spent: a re-run revisits nothing.
     before = len(outlet.page_requests())
