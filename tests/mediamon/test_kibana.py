@@ -48,8 +48,8 @@ from mediamon.services import Services
 from mediamon.settings import load_settings
 from mediamon.stages import index_pending
 from schemas import tables as t
-from schemas.records import ExtractedArticle, LanguageGuess
 from schemas.index import ARTICLE_FIELDS, STORY_FIELDS, articles_alias, field_names, stories_alias
+from schemas.records import ExtractedArticle, LanguageGuess
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 COMMITTED = PROJECT_ROOT / "infra" / "kibana" / "mediamon.ndjson"
