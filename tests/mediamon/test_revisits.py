@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from typer.testing import CliRunner
 
 from mediamon.cli import app
 from mediamon.report import ReportOptions, write_report
-from mediamon.runner import ingest
+from mediamon.plans import Plan
+from mediamon.runner import ingest, run_plan
 from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
 from mediamon.stages import StageReport
@@ -237,3 +239,22 @@ def test_a_page_that_disappears_is_recorded_as_removed_not_as_a_failure(
     third, _ = _run(settings)
     assert len(outlet.page_requests()) == before  # a removed page is not revisited again
     assert "articles_removed" not in third.counts
+
+
+def test_a_backfill_revisits_what_is_due_by_its_window_end_and_a_rerun_revisits_nothing(
+    tmp_path: Path, database_url: str, outlet: Outlet
+) -> None:
+    settings = _settings(tmp_path, database_url, outlet)
+    _run(settings)  # the article is first seen now
+    now = datetime.now(UTC).replace(microsecond=0)
+    before_first_seen = Plan.backfill(now - timedelta(days=3), now - timedelta(days=2))
+    covering_now = Plan.backfill(now - timedelta(days=1), now + timedelta(days=1))
+    counts = []
+    for plan in (before_first_seen, covering_now, covering_now):
+        before = len(outlet.page_requests())
+        with open_services(settings) as services:
+            report = run_plan(services, plan, load_outlets(settings)).report
+        counts.append((report.counts.get("revisits_due", 0), len(outlet.page_requests()) - before))
+    # Nothing is due by the end of a window before the article was seen; the window that
+    # covers its first revisit age revisits it (one conditional GET); its re-run revisits nothing.
+    assert counts == [(0, 0), (1, 1), (0, 0)]
