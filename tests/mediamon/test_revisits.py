@@ -19,8 +19,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from mediamon.cli import app
-from mediamon.report import ReportOptions, write_report
 from mediamon.plans import Plan
+from mediamon.report import ReportOptions, write_report
 from mediamon.runner import ingest, run_plan
 from mediamon.services import load_outlets, open_services
 from mediamon.settings import Settings, load_settings
