@@ -395,6 +395,18 @@ class StoryStore:
         )
         return ranked[: options.max_candidates]
 
+    def articles_published_between(
+        self, conn: Connection, published_from: datetime | None, published_to: datetime | None
+    ) -> list[str]:
+        """Ids of the articles published in [published_from, published_to) (None: open end)."""
+        c = t.articles.c
+        query = select(c.id)
+        if published_from is not None:
+            query = query.where(c.published_at >= as_utc(published_from))
+        if published_to is not None:
+            query = query.where(c.published_at < as_utc(published_to))
+        return [str(x) for x in conn.execute(query.order_by(c.id)).scalars()]
+
     def languages_of(self, conn: Connection, article_ids: Sequence[str]) -> dict[str, str | None]:
         """Return the stored language of each fingerprinted article among `article_ids`."""
         f = t.fingerprints.c

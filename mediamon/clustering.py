@@ -26,16 +26,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from connectors.store import as_utc
 from connectors.story_store import (
     ArticleText,
     CandidateOptions,
     StoryStore,
     effective_time,
 )
-from schemas import tables as t
 from transforms.fingerprints import (
     DEFAULT_OPTIONS,
     Fingerprint,
@@ -408,12 +406,6 @@ def assign_stories_between(
     options: ClusteringOptions | None = None,
 ) -> ClusteringResult:
     """Re-cluster the articles published in [published_from, published_to) (None = open end)."""
-    c = t.articles.c
-    query = select(c.id)
-    if published_from is not None:
-        query = query.where(c.published_at >= as_utc(published_from))
-    if published_to is not None:
-        query = query.where(c.published_at < as_utc(published_to))
     with engine.connect() as conn:
-        ids = [str(x) for x in conn.execute(query.order_by(c.id)).scalars()]
+        ids = StoryStore().articles_published_between(conn, published_from, published_to)
     return assign_stories(engine, ids, now=now, options=options)

@@ -25,6 +25,7 @@ from connectors.report_queries import (
     load_report_story_members,
 )
 from connectors.store import Store
+from mediamon.lags import format_lag
 from transforms.versions import VersionChange
 
 PALETTE = (
@@ -210,17 +211,8 @@ def copy_matrix(
     return origins, copiers, dict(counts)
 
 
-def format_lag(seconds: int | None) -> str:
-    """A lag for people: 45 s, 12 min, 3.5 h, 2.0 d."""
-    if seconds is None:
-        return "unknown"
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+def _short_lag(seconds: float | None) -> str:
+    return format_lag(seconds, style="short")
 
 
 # --- SVG rendering ---------------------------------------------------------------------------
@@ -347,7 +339,7 @@ def svg_timelines(stories: Sequence[StoryTimeline]) -> str:
             parts.append(
                 f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 20}" '
                 f'stroke="#ddd"/><text x="{x:.1f}" y="{height - 6}" class="tick" '
-                f'text-anchor="middle">{_e(format_lag(minutes * 60))}</text>'
+                f'text-anchor="middle">{_e(format_lag(minutes * 60, style="short"))}</text>'
             )
     for i, story in enumerate(stories):
         y = 16 + i * row_h
@@ -371,7 +363,7 @@ def svg_timelines(stories: Sequence[StoryTimeline]) -> str:
             parts.append(
                 f'<circle cx="{x_of(lag):.1f}" cy="{y}" r="5" fill="#4e79a7" '
                 f'fill-opacity="0.8"><title>{_e(outlet)} ({_e(relation)}) '
-                f"+{_e(format_lag(lag))}</title></circle>"
+                f"+{_e(format_lag(lag, style='short'))}</title></circle>"
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -495,7 +487,7 @@ def render_report(
     topic = f", topic <b>{_e(options.topic)}</b>" if options.topic else ""
     story_rows = "".join(
         f"<tr><td>{_e(s.title)}</td><td>{_e(s.origin_outlet)}</td><td>{s.outlet_count}</td>"
-        f"<td>{_e(', '.join(f'{o} +{format_lag(lag)}' for o, _, lag in s.copies))}</td></tr>"
+        f"<td>{_e(', '.join(f'{o} +{_short_lag(lag)}' for o, _, lag in s.copies))}</td></tr>"
         for s in stories
     )
     sections = [

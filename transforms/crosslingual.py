@@ -70,8 +70,6 @@ ANCHOR_MIN_SHARE = 0.3
 # Anchors of one sentence used for its candidate keys (pairs of them), and keys per document.
 ANCHOR_KEY_ANCHORS = 8
 MAX_ANCHOR_KEYS = 200
-# Candidate retrieval on the pooled (mean sentence) vector may skip pairs below this cosine.
-CANDIDATE_COSINE = 0.30
 
 
 # --- records --------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +23,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from mediamon.lags import format_lag
+from mediamon.plans import parse_moment, parse_window_end
+
 if TYPE_CHECKING:
+    from connectors.store import Store
     from connectors.story_audit import AuditMember, StoryAudit
     from mediamon.evaluation.stories import FalseMerge
 
@@ -35,28 +40,21 @@ def _console() -> Console:
     return Console()
 
 
-def _parse_when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+@contextmanager
+def _read_store(database_url: str | None) -> Iterator[Store]:
+    """The store of the settings (or of `--database-url`), opened through the services, as is."""
+    from mediamon.services import open_services
+    from mediamon.settings import load_settings
+
+    settings = load_settings()
+    if database_url is not None:
+        settings = replace(settings, database_url=database_url)
+    with open_services(settings, with_search=False, migrate=False) as services:
+        yield services.store
 
 
 def _show_time(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "undated"
-
-
-def format_lag(lag: timedelta | None) -> str:
-    """Return a lag as `+1d 02:03:04` / `+00:00:07` / `-00:05:00` (`?` when unknown)."""
-    if lag is None:
-        return "?"
-    sign = "-" if lag < timedelta(0) else "+"
-    seconds = int(abs(lag.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{sign}{days}d {clock}" if days else f"{sign}{clock}"
 
 
 def stories_command(
@@ -65,9 +63,13 @@ def stories_command(
         str | None, typer.Option(help="Only stories with a member of this outlet.")
     ] = None,
     from_: Annotated[
-        str | None, typer.Option("--from", help="First publication >= (ISO 8601).")
+        str | None,
+        typer.Option("--from", help="First publication on or after this day or ISO time."),
     ] = None,
-    to: Annotated[str | None, typer.Option("--to", help="First publication < (ISO 8601).")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Last day included (YYYY-MM-DD), or an exclusive ISO time."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many stories.")] = 50,
     include_singletons: Annotated[
         bool, typer.Option(help="Also list one-article stories.")
@@ -75,27 +77,18 @@ def stories_command(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store.")] = None,
 ) -> None:
     """List stories: the origin, every copy with its lag behind the origin, relation and score."""
-    from connectors.store import Store
     from connectors.story_store import list_stories
 
-    if database_url is None:
-        from mediamon.settings import load_settings
-
-        database_url = load_settings().database_url
-    store = Store.open(database_url)
-    try:
-        with store.engine.connect() as conn:
-            listings = list_stories(
-                conn,
-                topic=topic,
-                outlet_id=outlet,
-                published_from=_parse_when(from_),
-                published_to=_parse_when(to),
-                min_members=1 if include_singletons else 2,
-                limit=limit,
-            )
-    finally:
-        store.dispose()
+    with _read_store(database_url) as store, store.engine.connect() as conn:
+        listings = list_stories(
+            conn,
+            topic=topic,
+            outlet_id=outlet,
+            published_from=parse_moment(from_) if from_ else None,
+            published_to=parse_window_end(to) if to else None,
+            min_members=1 if include_singletons else 2,
+            limit=limit,
+        )
     console = _console()
     if not listings:
         console.print("no stories match")
@@ -384,25 +377,16 @@ def story_command(
     as `mediamon stories` shows them). Lags are against the origin's publication time (first
     seen when undated). An unknown id prints one line and exits with 1.
     """
-    from connectors.store import Store
     from connectors.story_audit import AmbiguousReference, audit_story, resolve_story_id
 
-    if database_url is None:
-        from mediamon.settings import load_settings
-
-        database_url = load_settings().database_url
     console = _console()
-    store = Store.open(database_url)
-    try:
-        with store.engine.connect() as conn:
-            try:
-                story_id = resolve_story_id(conn, reference)
-            except AmbiguousReference as error:
-                console.print(f"error: {error}", markup=False)
-                raise typer.Exit(1) from error
-            audit = audit_story(conn, story_id) if story_id is not None else None
-    finally:
-        store.dispose()
+    with _read_store(database_url) as store, store.engine.connect() as conn:
+        try:
+            story_id = resolve_story_id(conn, reference)
+        except AmbiguousReference as error:
+            console.print(f"error: {error}", markup=False)
+            raise typer.Exit(1) from error
+        audit = audit_story(conn, story_id) if story_id is not None else None
     if audit is None:
         console.print(f"error: no story or article with id {reference}", markup=False)
         raise typer.Exit(1)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from urllib.parse import quote
 from connectors.store import Store
 from connectors.story_audit import StoredEdge, edges_among, memberships
 from mediamon.clustering import ClusteringOptions, ClusteringResult, assign_stories
+from mediamon.services import open_services
+from mediamon.settings import load_settings
 from schemas.errors import ConfigError, MediamonError
 from schemas.records import ExtractedArticle, LanguageGuess, Outlet
 
@@ -495,9 +497,9 @@ def evaluate_stories(
     moment = now or crawl_moment(documents)
     with tempfile.TemporaryDirectory(prefix="mediamon-eval-stories-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'stories.db'}"
-        store = Store.open(url)
-        try:
-            store.migrate()
+        settings = replace(load_settings(), database_url=url)
+        with open_services(settings, with_search=False) as services:
+            store = services.store
             started = time.perf_counter()
             predictions, result, article_of = cluster_documents(
                 store, documents, moment, options, one_day=one_day, on_progress=on_progress
@@ -506,8 +508,6 @@ def evaluate_stories(
             _write_jsonl(predictions_path, predictions)
             # Labels are read only now, with the predictions written: for the report alone.
             merges, merge_count = worst_merges(store, documents, article_of, load_labels(gold))
-        finally:
-            store.dispose()
         baseline_path = Path(tmp) / "baseline.jsonl"
         _write_jsonl(baseline_path, baseline_predictions(documents))
         if on_progress is not None:
