@@ -22,8 +22,9 @@ from mediamon.evaluation.extraction import (
     titles_match,
     tokenize,
 )
+from tests.fixtures import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 # One page per ground-truth format, so the commands are exercised on every reader.
 SAMPLE = (

@@ -155,6 +155,7 @@ def test_report_command_writes_a_self_contained_page(store_url: str, tmp_path: P
     assert page.count("<svg") == 5
 
 
+@pytest.mark.chromium
 def test_report_opens_in_headless_chromium_without_errors_and_draws_charts(
     store_url: str, tmp_path: Path
 ) -> None:
@@ -186,6 +187,7 @@ def test_report_opens_in_headless_chromium_without_errors_and_draws_charts(
     assert _coloured_pixels(shot) > 5000
 
 
+@pytest.mark.chromium
 def test_the_checks_catch_a_broken_page(tmp_path: Path) -> None:
     broken = tmp_path / "broken.html"
     broken.write_text(

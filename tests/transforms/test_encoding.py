@@ -5,14 +5,14 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures import SHARED_DATA
 from transforms.encoding import decode_html, normalize_charset, sniff_declared_charset
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 _DECLARATION = re.compile(rb"""(encoding|charset)\s*=\s*["']?[\w.:-]+""", re.IGNORECASE)
 
 
