@@ -1,4 +1,8 @@
-"""The extraction evaluation: metric definitions, ground-truth loading and both commands."""
+"""The extraction evaluation: metric definitions, ground-truth loading and both commands.
+
+Ground truth is loaded from the pinned fixtures (`tests/resources/shared`), which hold at least one
+page of every ground-truth format; `mediamon eval extraction` keeps reading the full set by path.
+"""
 
 from __future__ import annotations
 
