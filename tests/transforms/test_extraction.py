@@ -118,7 +118,7 @@ def test_every_fixture_page_extracts_or_raises_permanent_error(
     manifest: dict[str, dict[str, Any]],
 ) -> None:
     files = sorted(file for file, row in manifest.items() if row["kind"] == "page")
-    assert len(files) > 300
+    assert len(files) > 50  # the pinned subset (tests/resources/shared); 300+ on the full set
     # A sample across languages keeps the test fast; the evaluation command covers all pages.
     failures: list[str] = []
     for file in files[::15]:
