@@ -20,6 +20,7 @@ from connectors.report_queries import load_report_articles, load_report_story_me
 from connectors.store import Store
 from mediamon.commands.report import register
 from mediamon.report import ReportOptions, copy_matrix, story_timelines, write_report
+from tests.fixtures import SHARED_DATA
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -30,7 +31,12 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'store.sqlite3'}"
     store = Store.open(url)
     store.migrate()
-    fill_store(store, load_syndication(), now=NOW, crosslingual=False)
+    fill_store(
+        store,
+        load_syndication(SHARED_DATA / "syndication" / "dev.jsonl"),
+        now=NOW,
+        crosslingual=False,
+    )
     store.dispose()
     return url
 
@@ -247,7 +253,7 @@ def test_an_empty_window_still_renders(store_url: str, tmp_path: Path) -> None:
 
 
 def test_report_queries_run_on_each_backend(database_url: str, tmp_path: Path) -> None:
-    subset = load_syndication()[:15]
+    subset = load_syndication(SHARED_DATA / "syndication" / "dev.jsonl")[:15]
     store = Store.open(database_url)
     try:
         fill_store(store, subset, now=NOW, crosslingual=False)
