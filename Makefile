@@ -27,8 +27,9 @@ demo: setup ## Run the main job: local search server + sample outlets -> SQLite 
 test: setup system-deps services ## Run every test (SQLite and PostgreSQL, local search server, local HTTP servers)
 	$(VENV)/bin/pytest -q
 
-test-fast: setup ## Run the tests that need neither PostgreSQL nor the slow end-to-end paths
-	$(VENV)/bin/pytest -q -m "not postgres and not slow"
+test-fast: setup ## The pure suite from the repository alone: sockets disabled but 127.0.0.1, no services
+	$(VENV)/bin/pytest -q -m "not postgres and not slow and not services and not chromium and not root" \
+	  --disable-socket --allow-unix-socket --allow-hosts=127.0.0.1
 
 lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check .

@@ -19,9 +19,10 @@ from sqlalchemy.engine import make_url
 
 from connectors.localsearch import LocalSearchServer, start_local_search
 from connectors.store import Store
+from tests.fixtures import SHARED_DATA
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -31,11 +32,16 @@ def postgres_admin_url() -> str | None:
     return None if value.strip().lower() == "skip" else value
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test using the local search server is marked `services` (not in `make test-fast`)."""
+    for item in items:
+        if "search_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real captured fixtures beside the checkout (`../shared/data`)."""
-    if not (SHARED_DATA / "manifest.json").exists():
-        pytest.fail(f"real fixtures missing at {SHARED_DATA}")
+    """The real captured fixtures in the repository (`tests/resources/shared`, see its README)."""
     return SHARED_DATA
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from connectors.http import Fetcher, FetchSettings
+from tests.fixtures import SHARED_DATA
 from tests.localserver import LocalServer, Route
 
-DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA_DIR = SHARED_DATA
 
 
 @pytest.fixture(scope="session")

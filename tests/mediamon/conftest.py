@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication"
+from tests.fixtures import SHARED_DATA
+
+DATA = SHARED_DATA / "syndication"
 DEV = DATA / "dev.jsonl"
 # The syndication-real scorer is the syndication one that also accepts null dates.
 SCORE_NULL_DATES = DATA.parent / "syndication-real" / "score.py"

@@ -29,8 +29,9 @@ from mediamon.commands.stories import register
 from mediamon.evaluation.stories import parse_time
 from schemas import tables as t
 from schemas.records import ExtractedArticle, LanguageGuess, Outlet
+from tests.fixtures import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication"
+DATA = SHARED_DATA / "syndication"
 DEV = DATA / "dev.jsonl"
 POSTGRES_URL = os.environ.get(
     "MEDIAMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from mediamon.commands.crosslingual import format_report, register
+from tests.fixtures import SHARED_DATA
 
-DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
+DEV = SHARED_DATA / "syndication" / "dev.jsonl"
 
 
 @pytest.mark.slow

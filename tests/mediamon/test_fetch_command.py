@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from mediamon.commands.fetch import register
+from tests.fixtures import SHARED_DATA
 from tests.localserver import LocalServer, Reply, serve_bytes
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 
 @pytest.fixture

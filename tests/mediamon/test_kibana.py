@@ -50,6 +50,7 @@ from mediamon.stages import index_pending
 from schemas import tables as t
 from schemas.index import ARTICLE_FIELDS, STORY_FIELDS, articles_alias, field_names, stories_alias
 from schemas.records import ExtractedArticle, LanguageGuess
+from tests.fixtures import SHARED_DATA
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 COMMITTED = PROJECT_ROOT / "infra" / "kibana" / "mediamon.ndjson"
@@ -212,7 +213,12 @@ def indexed(
     work = tmp_path_factory.mktemp("kibana")
     store = Store.open(f"sqlite:///{work / 'store.sqlite3'}")
     store.migrate()
-    fill_store(store, load_syndication(), now=NOW, crosslingual=False)
+    fill_store(
+        store,
+        load_syndication(SHARED_DATA / "syndication" / "dev.jsonl"),
+        now=NOW,
+        crosslingual=False,
+    )
     _edit_one_article(store)
     search = SearchIndex(SearchSettings(url=search_server.url, prefix="kibanatest"))
     settings = load_settings({}, data_dir=work)

@@ -21,6 +21,7 @@ from mediamon.services import Services
 from mediamon.settings import load_settings
 from mediamon.stages import index_pending
 from schemas.index import SCHEMA_VERSION, articles_alias, stories_alias
+from tests.fixtures import SHARED_DATA
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -31,7 +32,12 @@ def filled_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("reindex") / "filled.sqlite3"
     store = Store.open(f"sqlite:///{path}")
     store.migrate()
-    fill_store(store, load_syndication(), now=NOW, crosslingual=False)
+    fill_store(
+        store,
+        load_syndication(SHARED_DATA / "syndication" / "dev.jsonl"),
+        now=NOW,
+        crosslingual=False,
+    )
     store.dispose()  # the last connection closing checkpoints the WAL into the file
     return path
 
@@ -247,7 +253,7 @@ def test_reindex_command_sends_a_range_then_rolls_out(
 def test_catch_up_and_range_reindex_on_each_backend(
     database_url: str, tmp_path: Path, search_server: LocalSearchServer, search_prefix: str
 ) -> None:
-    subset = load_syndication()[:15]
+    subset = load_syndication(SHARED_DATA / "syndication" / "dev.jsonl")[:15]
     store = Store.open(database_url)
     search = SearchIndex(SearchSettings(url=search_server.url, prefix=search_prefix))
     services = Services(load_settings({}, data_dir=tmp_path), store, search)

@@ -20,6 +20,7 @@ from connectors.report_queries import load_report_articles, load_report_story_me
 from connectors.store import Store
 from mediamon.commands.report import register
 from mediamon.report import ReportOptions, copy_matrix, story_timelines, write_report
+from tests.fixtures import SHARED_DATA
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -30,7 +31,12 @@ def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'store.sqlite3'}"
     store = Store.open(url)
     store.migrate()
-    fill_store(store, load_syndication(), now=NOW, crosslingual=False)
+    fill_store(
+        store,
+        load_syndication(SHARED_DATA / "syndication" / "dev.jsonl"),
+        now=NOW,
+        crosslingual=False,
+    )
     store.dispose()
     return url
 
@@ -155,6 +161,7 @@ def test_report_command_writes_a_self_contained_page(store_url: str, tmp_path: P
     assert page.count("<svg") == 5
 
 
+@pytest.mark.chromium
 def test_report_opens_in_headless_chromium_without_errors_and_draws_charts(
     store_url: str, tmp_path: Path
 ) -> None:
@@ -186,6 +193,7 @@ def test_report_opens_in_headless_chromium_without_errors_and_draws_charts(
     assert _coloured_pixels(shot) > 5000
 
 
+@pytest.mark.chromium
 def test_the_checks_catch_a_broken_page(tmp_path: Path) -> None:
     broken = tmp_path / "broken.html"
     broken.write_text(
@@ -245,7 +253,7 @@ def test_an_empty_window_still_renders(store_url: str, tmp_path: Path) -> None:
 
 
 def test_report_queries_run_on_each_backend(database_url: str, tmp_path: Path) -> None:
-    subset = load_syndication()[:15]
+    subset = load_syndication(SHARED_DATA / "syndication" / "dev.jsonl")[:15]
     store = Store.open(database_url)
     try:
         fill_store(store, subset, now=NOW, crosslingual=False)

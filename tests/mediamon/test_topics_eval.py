@@ -18,8 +18,9 @@ from mediamon.evaluation.topics import (
     score_predictions,
     tag_naive,
 )
+from tests.fixtures import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 GOLD = DATA / "topics" / "dev.jsonl"
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

@@ -31,10 +31,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures import SHARED_DATA
 from tests.localserver import LocalServer, Reply, Route, serve_bytes
 from tests.reliability.harness import REPO_ROOT, mediamon_command
 
-SHARED_PAGES = REPO_ROOT.parent / "shared" / "data" / "pages" / "en"
+SHARED_PAGES = SHARED_DATA / "pages" / "en"
 SITEMAP_CHILDREN = 700_000
 LONG_LANGUAGE = "en-x-" + "hostile" * 6  # 47 characters: the store's column holds 16
 # Passes the load check (no nested repeat) yet takes 2^40 steps in re: the match-time budget holds.

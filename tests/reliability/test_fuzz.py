@@ -21,12 +21,13 @@ from schemas.errors import ConfigError, MediamonError
 from schemas.records import DiscoveredLink, ExtractedArticle, Outlet, RawPage, SourceKind
 from schemas.registry import parse_registry_text
 from schemas.taxonomy import Taxonomy, parse_taxonomy_text
+from tests.fixtures import SHARED_DATA
 from transforms.extraction import extract_article
 from transforms.feeds import parse_feed
 from transforms.sitemaps import SitemapResult, parse_sitemap
 from transforms.urls import canonicalize_url, dedup_key
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 if not (DATA / "manifest.json").exists():
     pytest.fail(f"real fixtures missing at {DATA}", pytrace=False)
 

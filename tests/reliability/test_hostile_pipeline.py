@@ -21,6 +21,7 @@ from connectors.http import Fetcher, FetchSettings
 from mediamon.runner import ingest
 from mediamon.services import Services, load_outlets, open_services
 from mediamon.settings import Settings, load_settings
+from tests.fixtures import SHARED_DATA
 from tests.localserver import LocalServer, Reply, serve_bytes
 from tests.reliability.harness import write_registry
 
@@ -75,7 +76,7 @@ def bomb() -> bytes:
 
 @pytest.fixture(scope="module")
 def real_page() -> bytes:
-    data = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pages" / "en"
+    data = SHARED_DATA / "pages" / "en"
     pages = sorted(data.glob("*.html"))
     assert pages, f"no real pages in {data}"
     return pages[0].read_bytes()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
+from tests.fixtures import SHARED_DATA
+
+DEV = SHARED_DATA / "syndication" / "dev.jsonl"
 
 
 @pytest.fixture(scope="module")

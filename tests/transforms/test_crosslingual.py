@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures import SHARED_DATA
 from transforms.crosslingual import (
     TRANSLATION_MIN_SENTENCES,
     Anchors,
@@ -27,7 +28,7 @@ from transforms.crosslingual import (
     transliterate_latin,
 )
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 DEV = DATA / "syndication" / "dev.jsonl"
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures import SHARED_DATA
 from transforms.embeddings import (
     DIMENSIONS,
     EmbeddingOptions,
@@ -20,7 +20,7 @@ from transforms.embeddings import (
     split_units,
 )
 
-DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "syndication" / "dev.jsonl"
+DEV = SHARED_DATA / "syndication" / "dev.jsonl"
 
 
 @pytest.fixture(scope="module")

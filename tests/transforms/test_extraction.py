@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from schemas.errors import PermanentError
 from schemas.records import DateSource, DiscoveredLink, ExtractedArticle, RawPage, SourceKind
+from tests.fixtures import SHARED_DATA
 from transforms.extraction import (
     choose_title,
     extract_article,
@@ -19,7 +19,7 @@ from transforms.extraction import (
     zone_of_host,
 )
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -118,7 +118,7 @@ def test_every_fixture_page_extracts_or_raises_permanent_error(
     manifest: dict[str, dict[str, Any]],
 ) -> None:
     files = sorted(file for file, row in manifest.items() if row["kind"] == "page")
-    assert len(files) > 300
+    assert len(files) > 50  # the pinned subset (tests/resources/shared); 300+ on the full set
     # A sample across languages keeps the test fast; the evaluation command covers all pages.
     failures: list[str] = []
     for file in files[::15]:

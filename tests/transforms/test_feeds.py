@@ -15,9 +15,10 @@ import pytest
 
 from schemas.errors import PermanentError
 from schemas.records import SourceKind
+from tests.fixtures import SHARED_DATA
 from transforms.feeds import decompress_gzip_bounded, parse_feed, parse_localized_rfc822
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 FEEDS = DATA / "feeds"
 SOURCE = "https://feeds.example/rss"
 

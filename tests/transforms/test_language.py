@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures import SHARED_DATA
 from transforms import language
 from transforms.language import identify_language, normalise_language_hint, rank_languages
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def _labelled_texts() -> list[tuple[str, str | None, str]]:

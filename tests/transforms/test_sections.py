@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from schemas.errors import PermanentError
 from schemas.records import SourceKind
+from tests.fixtures import SHARED_DATA
 from transforms.sections import extract_article_links, same_site
 
-PAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pages"
+PAGES = SHARED_DATA / "pages"
 
 # (page, the URL it was captured from, the outlet's article URL pattern)
 YOMIURI = (

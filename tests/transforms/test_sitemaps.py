@@ -6,15 +6,15 @@ import gzip
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from schemas.errors import PermanentError
 from schemas.records import DiscoveredLink, SourceKind
+from tests.fixtures import SHARED_DATA
 from transforms.sitemaps import parse_sitemap, parse_w3c_datetime
 
-SITEMAPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sitemaps"
+SITEMAPS = SHARED_DATA / "sitemaps"
 SOURCE = "https://www.example.org/sitemap.xml"
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from schemas.records import TopicTag
 from schemas.taxonomy import Taxonomy, parse_taxonomy_text
+from tests.fixtures import SHARED_DATA
 from transforms.language import identify_language
 from transforms.topics import (
     CompiledTaxonomy,
@@ -19,7 +20,7 @@ from transforms.topics import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures import SHARED_DATA
 from transforms.urls import canonicalize_url, choose_canonical, dedup_key, registered_domain
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 
 # ------------------------------------------------------------------ canonicalize_url

@@ -254,6 +254,8 @@ def test_worst_merges_name_the_falsely_merged_documents(
 def test_score_script_is_found_beside_the_set_or_in_shared_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The fallbacks point at `../shared/data`; the repository's copies stand in for it here.
+    monkeypatch.setattr(evaluation, "FALLBACK_SCORE_SCRIPTS", (SCORE, SCORE.parents[1] / "x.py"))
     gold = write_jsonl(tmp_path / "gold.jsonl", [])
     assert find_score_script(gold) == evaluation.FALLBACK_SCORE_SCRIPTS[0].resolve()
     beside = tmp_path / "score.py"
