@@ -26,7 +26,15 @@ Chart = Literal[
     "heatmap",
     "table",
 ]
-MetricOp = Literal["count", "max", "min", "avg", "sum", "unique_count"]
+# Lens operation types as Kibana 8 names them (x-pack/plugins/lens/.../operations/definitions/
+# metrics.tsx: `average`, not the aggregation's `avg`); the tests hold every generated column to
+# LENS_OPERATIONS.
+MetricOp = Literal["count", "max", "min", "average", "sum", "unique_count"]
+LENS_OPERATIONS = frozenset(
+    {"count", "max", "min", "average", "sum", "unique_count", "median", "date_histogram", "terms"}
+)
+# The Elasticsearch aggregation behind a Lens metric whose name differs.
+_AGGREGATION_OF = {"unique_count": "cardinality", "average": "avg"}
 
 TIME_FIELDS: dict[View, str] = {"articles": "published_at", "stories": "first_published_at"}
 VIEW_FIELDS: dict[View, tuple[IndexField, ...]] = {
@@ -56,7 +64,7 @@ class Metric:
             "count": "Articles",
             "max": "Max",
             "min": "Min",
-            "avg": "Average",
+            "average": "Average",
             "sum": "Sum",
             "unique_count": "Unique",
         }
@@ -282,12 +290,12 @@ PANELS: tuple[PanelSpec, ...] = (
                 "terms",
                 "outlet",
                 size=_OUTLETS,
-                order_by=Metric("avg", "lag_seconds"),
+                order_by=Metric("average", "lag_seconds"),
                 direction="asc",
                 label="Copying outlet",
             ),
         ),
-        (Metric("avg", "lag_seconds", "Average lag (s)"),),
+        (Metric("average", "lag_seconds", "Average lag (s)"),),
         _COPIES,
     ),
     PanelSpec(
@@ -383,7 +391,7 @@ def field_type(view: View, name: str) -> str:
 def _metric_agg(metric: Metric) -> dict[str, Any] | None:
     if metric.op == "count":
         return None
-    op = "cardinality" if metric.op == "unique_count" else metric.op
+    op = _AGGREGATION_OF.get(metric.op, metric.op)
     return {op: {"field": metric.field}}
 
 

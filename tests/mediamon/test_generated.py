@@ -42,3 +42,28 @@ def test_a_changed_copy_is_reported_stale_and_rewritten(tmp_path: Path) -> None:
     assert stale_files(tmp_path) == [Path("infra/elasticsearch/stories-template.json")]
     assert write_generated_files(tmp_path) == [Path("infra/elasticsearch/stories-template.json")]
     assert write_generated_files(tmp_path) == []
+
+
+def test_every_lens_column_uses_an_operation_kibana_8_knows() -> None:
+    # Kibana 8's Lens has no `avg` operation (it is `average`): a column with an unknown
+    # operationType makes the whole panel fail to render.
+    from mediamon.kibana.catalogue import LENS_OPERATIONS
+
+    ndjson = PROJECT_ROOT / "infra" / "kibana" / "mediamon.ndjson"
+    operations: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            if "operationType" in node:
+                operations.append(str(node["operationType"]))
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    for line in ndjson.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            collect(json.loads(line))
+    assert "average" in operations
+    assert set(operations) <= LENS_OPERATIONS, set(operations) - LENS_OPERATIONS
