@@ -17,7 +17,23 @@ import hashlib
 import json
 from pathlib import Path
 
-ENCODER_LANGUAGES = "en de fr es it pt ru ar zh ja ko tr pl nl th".split()
+ENCODER_LANGUAGES = [
+    "en",
+    "de",
+    "fr",
+    "es",
+    "it",
+    "pt",
+    "ru",
+    "ar",
+    "zh",
+    "ja",
+    "ko",
+    "tr",
+    "pl",
+    "nl",
+    "th",
+]
 
 
 def main() -> None:
@@ -38,10 +54,10 @@ def main() -> None:
     kept = []
     for row in rows:
         key = (row["story"], row["language"])
-        if row["story"] in chosen and row["language"] in arguments.languages and key not in seen:
-            if row["relation"] in ("origin", "translation"):
-                seen.add(key)
-                kept.append({**row, "url": None})
+        wanted = row["story"] in chosen and row["language"] in arguments.languages
+        if wanted and key not in seen and row["relation"] in ("origin", "translation"):
+            seen.add(key)
+            kept.append({**row, "url": None})
     with arguments.out.open("w", encoding="utf-8") as handle:
         for row in kept:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
