@@ -2,8 +2,8 @@
 registry entries reproduce each defect, beside a good outlet serving a real captured page.
 
 What is real and what is constructed:
-- the good outlet's article is a real page from `../shared/data/pages/en`, byte for byte; its
-  feed is a minimal RSS document listing it (constructed, like every feed here);
+- the good outlet's article is a real page from `tests/resources/shared/pages/en`, byte for
+  byte; its feed is a minimal RSS document listing it (constructed, like every feed here);
 - the hostile payloads are constructed on purpose: a feed whose `<language>` and `xml:lang` are
   longer than the store's language column, a section page with one attacker-chosen link that a
   backtracking pattern cannot match, a sitemap index of 700,000 children (about 1.8 MB gzipped)

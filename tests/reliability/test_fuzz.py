@@ -2,8 +2,8 @@
 URLs, the outlet registry and the taxonomy. Each either returns a well-typed result or raises a
 typed `MediamonError` (a `ConfigError` for configuration) - never any other exception.
 
-Inputs are random bytes and text, and real captured documents from `../shared/data` mutated
-(truncated, spliced, bytes flipped, nested, NUL-injected)."""
+Inputs are random bytes and text, and real captured documents (the repository copy in
+`tests/resources/shared`) mutated (truncated, spliced, bytes flipped, nested, NUL-injected)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """`mediamon story ID`: the audit view of one story, on SQLite and PostgreSQL.
 
-The store is filled with real documents of `../shared/data/syndication/dev.jsonl` (read at test
-time) and clustered without the encoder; the command reads it back.
+The store is filled with real documents of the syndication dev set (the repository copy in
+`tests/resources/shared`, read at test time) and clustered without the encoder; the command
+reads it back.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`mediamon eval stories`: null fields, --one-day, worst false merges, score script lookup.
 
-Documents are real ones of `../shared/data/syndication/dev.jsonl`, read at test time; stores are
-SQLite and PostgreSQL (`database_url` fixture). Clustering runs without the encoder (fast).
+Documents are real ones of the syndication dev set (the repository copy, `tests/fixtures.py`);
+stores are SQLite and PostgreSQL (`database_url` fixture). Clustering runs without the encoder
+(fast).
 """
 
 from __future__ import annotations
