@@ -21,7 +21,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -168,6 +168,14 @@ def effective_time(article: ArticleText) -> datetime:
     if moment is None:
         raise ValueError(f"article {article.article_id} has neither published_at nor first_seen_at")
     return moment
+
+
+class WindowVector(NamedTuple):
+    """One article of a candidate window: its id, stored vector bytes and language."""
+
+    article_id: str
+    vector: bytes
+    language: str | None
 
 
 class StoryStore:
@@ -355,8 +363,9 @@ class StoryStore:
         moment: datetime,
         options: CandidateOptions,
         min_hits: int = 2,
-    ) -> list[str]:
-        """Return articles sharing at least `min_hits` anchor keys in the days around `moment`.
+    ) -> list[tuple[str, str | None]]:
+        """Return (id, language) of the articles sharing at least `min_hits` anchor keys in the
+        days around `moment`.
 
         Keys shared by more than `max_bucket_size` articles are ignored (common figures and
         names); best first (most keys shared), then by id, at most `max_candidates`.
@@ -383,17 +392,22 @@ class StoryStore:
         if not kept:
             return []
         hits: Counter[str] = Counter()
-        for (other,) in conn.execute(
-            select(b.article_id).where(b.bucket.in_(bindparam("kept", expanding=True))),
+        languages: dict[str, str | None] = {}
+        f = t.fingerprints.c
+        for other, language in conn.execute(
+            select(b.article_id, f.language)
+            .join(t.fingerprints, f.article_id == b.article_id)
+            .where(b.bucket.in_(bindparam("kept", expanding=True))),
             {"kept": kept},
         ):
             if other != article_id:
                 hits[str(other)] += 1
+                languages[str(other)] = language
         ranked = sorted(
             (other for other, count in hits.items() if count >= min_hits),
             key=lambda other: (-hits[other], other),
         )
-        return ranked[: options.max_candidates]
+        return [(other, languages[other]) for other in ranked[: options.max_candidates]]
 
     def articles_published_between(
         self, conn: Connection, published_from: datetime | None, published_to: datetime | None
@@ -407,30 +421,16 @@ class StoryStore:
             query = query.where(c.published_at < as_utc(published_to))
         return [str(x) for x in conn.execute(query.order_by(c.id)).scalars()]
 
-    def languages_of(self, conn: Connection, article_ids: Sequence[str]) -> dict[str, str | None]:
-        """Return the stored language of each fingerprinted article among `article_ids`."""
-        f = t.fingerprints.c
-        languages: dict[str, str | None] = {}
-        for start in range(0, len(article_ids), 500):
-            chunk = list(article_ids[start : start + 500])
-            for row in conn.execute(
-                select(f.article_id, f.language).where(f.article_id.in_(chunk))
-            ):
-                languages[str(row.article_id)] = row.language
-        return languages
-
     def time_window_vectors(
         self,
         conn: Connection,
         article_id: str,
-        language: str | None,
         published_at: datetime | None,
         window_days: int,
         limit: int,
         head_bytes: int | None = None,
-    ) -> list[tuple[str, bytes]]:
-        """Return (id, vector) of articles filed within the window, in other languages only when
-        `language` is given (None: every language).
+    ) -> list[WindowVector]:
+        """Return (id, vector, language) of the articles filed within the window.
 
         The window is in whole UTC days, as the LSH probes: the article's day +/- `window_days`,
         so B is in A's window exactly when A is in B's. Bounded by `limit` (nearest publication
@@ -448,7 +448,7 @@ class StoryStore:
             else func.substr(f.vector, 1, head_bytes, type_=LargeBinary).label("vector")
         )
         query = (
-            select(f.article_id, vector, f.published_at)
+            select(f.article_id, vector, f.published_at, f.language)
             .where(
                 f.article_id != article_id,
                 f.vector.is_not(None),
@@ -457,11 +457,9 @@ class StoryStore:
             )
             .order_by(f.published_at, f.article_id)
         )
-        if language is not None:
-            query = query.where(or_(f.language.is_(None), f.language != language))
         rows = list(conn.execute(query).all())
         rows.sort(key=lambda r: (abs((as_utc(r.published_at) or value) - value), r.article_id))
-        return [(str(r.article_id), bytes(r.vector)) for r in rows[:limit]]
+        return [WindowVector(str(r.article_id), bytes(r.vector), r.language) for r in rows[:limit]]
 
     def load_fingerprints(
         self, conn: Connection, article_ids: Iterable[str]

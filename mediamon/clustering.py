@@ -229,7 +229,6 @@ def _semantic_edges(
     rows = store.time_window_vectors(
         conn,
         article.article_id,
-        None,
         effective_time(article),
         options.candidates.window_days,
         options.crosslingual_limit,
@@ -238,31 +237,35 @@ def _semantic_edges(
     if not rows:
         return [], {}, 0
     own, _ = unpack_vectors(item.vector, DIMENSIONS)
-    scored = [(_cosine(own, unpack_vectors(v, DIMENSIONS)[0]), other) for other, v in rows]
-    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    scored = sorted(
+        (
+            (_cosine(own, unpack_vectors(row.vector, DIMENSIONS)[0]), row.article_id, row.language)
+            for row in rows
+        ),
+        key=lambda entry: (-entry[0], entry[1]),
+    )
     eligible = [
-        other
-        for value, other in scored
+        (other, language)
+        for value, other, language in scored
         if value >= options.crosslingual_prefilter
         and tuple(sorted((article.article_id, other))) not in known
     ]
-    # Languages of the window are known only after loading; the bound applies to each side
-    # separately so that same-language reports of the event (closest in pooled cosine) do not
-    # crowd out the translations.
-    languages = store.languages_of(conn, eligible)
-    same = [o for o in eligible if article.language and languages.get(o) == article.language]
-    other_languages = [o for o in eligible if o not in set(same)]
+    # The bound applies to each side separately so that same-language reports of the event
+    # (closest in pooled cosine) do not crowd out the translations.
+    same = [o for o, language in eligible if article.language and language == article.language]
+    other_languages = [
+        o for o, language in eligible if not (article.language and language == article.language)
+    ]
     # Outside the encoder's languages pooled vectors find nothing: candidates there come from
     # shared anchor keys (figures and names that stand together in a sentence).
     by_anchors = store.anchor_candidates(
         conn, article.article_id, item.anchor_keys, effective_time(article), options.candidates
     )
-    anchor_languages = store.languages_of(conn, by_anchors)
     unencoded = [
         other
-        for other in by_anchors
-        if anchor_languages.get(other) != article.language
-        and not {article.language, anchor_languages.get(other)} <= SUPPORTED_LANGUAGES
+        for other, language in by_anchors
+        if language != article.language
+        and not {article.language, language} <= SUPPORTED_LANGUAGES
         and tuple(sorted((article.article_id, other))) not in known
     ]
     chosen = sorted(
